@@ -1,0 +1,407 @@
+import { FrameTooLargeError, FramingHookError, InvalidFrameLengthError, SockframeError } from '../errors';
+import {
+  NEED_MORE,
+  isScanFraming,
+  resolveFraming,
+  type FrameScanner,
+  type Framing,
+  type FramingOption,
+  type LengthFraming,
+} from './framing';
+import { lengthField } from './length-field';
+import { checkSize } from '../options';
+
+/** 16 MiB: the default limit on one whole frame, header included. */
+export const DEFAULT_MAX_MESSAGE_SIZE = 16 * 1024 * 1024;
+
+export interface MessageAssemblerOptions {
+  /**
+   * How the stream is cut into messages; a factory is called once for this assembler.
+   * @default lengthField()
+   */
+  framing?: FramingOption;
+  /**
+   * The largest frame accepted, header included, checked as soon as its length is known.
+   * @default 16 MiB
+   */
+  maxMessageSize?: number;
+  /** Receives each whole message. A message inside one pushed chunk is a view of that chunk. */
+  onMessage: (message: Buffer) => void;
+  /** Receives the first framing error; after it the assembler delivers nothing more. */
+  onError: (err: SockframeError) => void;
+}
+
+/** Bytes of a straddling header copied at once, so NEED_MORE hooks cost amortised linear time. */
+const MIN_HEAD_COPY = 64;
+
+/**
+ * Turns a byte stream into whole messages.
+ *
+ * Bytes of a message that is still incomplete are kept as a list of chunks and copied exactly
+ * once, into the delivered message, when its last byte arrives; messages that lie inside one
+ * chunk are delivered as views of it. Cost is linear in the bytes pushed however they are split.
+ */
+export class MessageAssembler {
+  private readonly framing: Framing;
+  private readonly limit: number;
+  private readonly onMessage: (message: Buffer) => void;
+  private readonly onError: (err: SockframeError) => void;
+
+  // Length framing state.
+  private readonly lengthFraming: LengthFraming | undefined;
+  private readonly headerSize: number;
+  private readonly defaultStrip: number;
+  /** Bytes the hook asked to see before deciding (grows on NEED_MORE). */
+  private need: number;
+  /** Whole length of the pending frame, or -1 while its header is incomplete. */
+  private frameLength = -1;
+  private frameStrip = 0;
+
+  // Scan framing state.
+  private readonly scanner: FrameScanner | undefined;
+  private readonly trailer: number;
+
+  /** Bytes of the incomplete message, in arrival order. */
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private failure: SockframeError | null = null;
+  /** Bumped by reset(), so a delivery loop notices a reset from inside a callback. */
+  private generation = 0;
+  private delivered = 0;
+
+  constructor(options: MessageAssemblerOptions) {
+    if (typeof options !== 'object' || options === null) {
+      throw new TypeError('MessageAssembler needs an options object with onMessage and onError.');
+    }
+    if (typeof options.onMessage !== 'function') {
+      throw new TypeError('The "onMessage" option must be a function.');
+    }
+    if (typeof options.onError !== 'function') {
+      throw new TypeError('The "onError" option must be a function.');
+    }
+    const framing = resolveFraming(options.framing ?? lengthField());
+    const ownLimit = checkSize('maxMessageSize', options.maxMessageSize, DEFAULT_MAX_MESSAGE_SIZE);
+    this.framing = framing;
+    this.limit = Math.min(ownLimit, framing.maxMessageSize ?? Infinity);
+    this.onMessage = options.onMessage;
+    this.onError = options.onError;
+    if (isScanFraming(framing)) {
+      this.scanner = framing.createScanner();
+      this.trailer = framing.trailer;
+      this.lengthFraming = undefined;
+      this.headerSize = 0;
+      this.defaultStrip = 0;
+    } else {
+      this.scanner = undefined;
+      this.trailer = 0;
+      this.lengthFraming = framing;
+      this.headerSize = framing.headerSize;
+      this.defaultStrip = framing.strip ?? 0;
+    }
+    this.need = this.headerSize;
+  }
+
+  /** The largest frame this assembler accepts (the smaller of its own and the framing's limit). */
+  get maxMessageSize(): number {
+    return this.limit;
+  }
+
+  /** Bytes held for a message that has not completed yet. */
+  get bufferedBytes(): number {
+    return this.pendingBytes;
+  }
+
+  /** How many messages have been delivered since construction. */
+  get messageCount(): number {
+    return this.delivered;
+  }
+
+  /** The error that stopped this assembler, or null. */
+  get error(): SockframeError | null {
+    return this.failure;
+  }
+
+  /** The framing in use (resolved from a factory when one was given). */
+  get activeFraming(): Framing {
+    return this.framing;
+  }
+
+  /** Feeds bytes in; whole messages come out through onMessage, in order. */
+  push(chunk: Buffer): void {
+    if (this.failure !== null || chunk.length === 0) return;
+    if (this.scanner !== undefined) this.pushScanned(chunk, this.scanner);
+    else this.pushMeasured(chunk);
+  }
+
+  /** Drops any partial message and any error, ready for a new stream. */
+  reset(): void {
+    this.generation++;
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.frameLength = -1;
+    this.frameStrip = 0;
+    this.need = this.headerSize;
+    this.failure = null;
+    this.scanner?.reset();
+  }
+
+  // ---------------------------------------------------------------- length framing
+
+  private pushMeasured(chunk: Buffer): void {
+    const generation = this.generation;
+    let offset = 0;
+    if (this.pendingBytes > 0) {
+      offset = this.completePending(chunk);
+      if (offset < 0 || generation !== this.generation || this.failure !== null) return;
+    }
+    const headerSize = this.headerSize;
+    const size = chunk.length;
+    // Fast path: frames that lie wholly inside this chunk are parsed in place.
+    while (offset < size) {
+      const available = size - offset;
+      if (available < headerSize) break;
+      const status = this.measure(chunk, offset);
+      if (status === FAILED) return;
+      if (status === UNDECIDED) {
+        this.need = available + 1;
+        if (this.need > this.limit) return this.fail(new FrameTooLargeError(this.need, this.limit));
+        break;
+      }
+      const length = this.frameLength;
+      if (length > available) break;
+      const strip = this.frameStrip;
+      this.frameLength = -1;
+      this.deliver(chunk.subarray(offset + strip, offset + length));
+      offset += length;
+      if (generation !== this.generation || this.failure !== null) return;
+    }
+    if (offset < size) {
+      this.pending.push(offset === 0 ? chunk : chunk.subarray(offset));
+      this.pendingBytes = size - offset;
+    }
+  }
+
+  /**
+   * Completes the pending frame with bytes of `chunk`. Returns the offset in `chunk` after it,
+   * or -1 when the whole chunk was kept (frame still incomplete) or the stream failed.
+   */
+  private completePending(chunk: Buffer): number {
+    for (;;) {
+      const total = this.pendingBytes + chunk.length;
+      if (this.frameLength < 0) {
+        if (total < this.need) return this.keep(chunk);
+        const headLength = Math.min(total, Math.max(this.need, MIN_HEAD_COPY, 2 * (this.need - 1)));
+        const status = this.measure(this.gather(headLength, chunk), 0);
+        if (status === FAILED) return -1;
+        if (status === UNDECIDED) {
+          this.need = headLength + 1;
+          if (this.need > this.limit) {
+            this.fail(new FrameTooLargeError(this.need, this.limit));
+            return -1;
+          }
+          continue;
+        }
+      }
+      const length = this.frameLength;
+      if (total < length) return this.keep(chunk);
+      const fromChunk = length - this.pendingBytes;
+      const message = this.copyFrame(length, this.frameStrip, 0, chunk);
+      this.clearPending();
+      this.deliver(message);
+      return fromChunk;
+    }
+  }
+
+  /**
+   * Asks the hook for the frame's length and validates the answer. On success, sets
+   * frameLength and frameStrip.
+   */
+  private measure(buffer: Buffer, offset: number): Status {
+    let answer: ReturnType<LengthFraming['messageLength']>;
+    const framing = this.lengthFraming as LengthFraming;
+    try {
+      answer =
+        framing.messageLengthAt !== undefined
+          ? framing.messageLengthAt(buffer, offset)
+          : framing.messageLength(offset === 0 ? buffer : buffer.subarray(offset));
+    } catch (err) {
+      this.fail(err instanceof SockframeError ? err : new FramingHookError(err));
+      return FAILED;
+    }
+    let length: unknown;
+    let strip: unknown = this.defaultStrip;
+    if (typeof answer === 'number') {
+      // The common case: a plain, sane length with the framing's own strip.
+      if (
+        Number.isInteger(answer) &&
+        answer >= this.need &&
+        answer <= this.limit &&
+        this.defaultStrip <= answer
+      ) {
+        this.frameLength = answer;
+        this.frameStrip = this.defaultStrip;
+        return MEASURED;
+      }
+      length = answer;
+    } else if (answer === NEED_MORE) {
+      return UNDECIDED;
+    } else if (typeof answer === 'object' && answer !== null) {
+      length = answer.length;
+      if (answer.strip !== undefined) strip = answer.strip;
+    } else {
+      length = answer;
+    }
+    if (typeof length !== 'number' || !Number.isInteger(length) || length < 0) {
+      this.fail(
+        new InvalidFrameLengthError(
+          `Framing hook returned ${String(length)}; a frame length must be a non-negative integer`,
+          length,
+        ),
+      );
+      return FAILED;
+    }
+    if (length > this.limit) {
+      this.fail(new FrameTooLargeError(length, this.limit));
+      return FAILED;
+    }
+    if (length < this.need) {
+      this.fail(
+        new InvalidFrameLengthError(
+          `Framing hook returned ${length}, shorter than the ${this.need} header bytes it needed`,
+          length,
+        ),
+      );
+      return FAILED;
+    }
+    if (typeof strip !== 'number' || !Number.isInteger(strip) || strip < 0 || strip > length) {
+      this.fail(
+        new InvalidFrameLengthError(
+          `Cannot strip ${String(strip)} bytes from a frame of ${length} bytes`,
+          length,
+        ),
+      );
+      return FAILED;
+    }
+    this.frameLength = length;
+    this.frameStrip = strip;
+    return MEASURED;
+  }
+
+  // ---------------------------------------------------------------- scan framing
+
+  private pushScanned(chunk: Buffer, scanner: FrameScanner): void {
+    const generation = this.generation;
+    const size = chunk.length;
+    let offset = 0;
+    while (offset < size) {
+      const rest = offset === 0 ? chunk : chunk.subarray(offset);
+      let end: number;
+      try {
+        end = scanner.scan(rest);
+      } catch (err) {
+        return this.fail(err instanceof SockframeError ? err : new FramingHookError(err));
+      }
+      if (end < 0) {
+        const total = this.pendingBytes + rest.length;
+        if (total > this.limit) return this.fail(new FrameTooLargeError(total, this.limit));
+        this.keep(rest);
+        return;
+      }
+      if (!Number.isInteger(end) || end === 0 || end > rest.length) {
+        return this.fail(
+          new InvalidFrameLengthError(`Scanner returned ${end} for ${rest.length} bytes`, end),
+        );
+      }
+      const length = this.pendingBytes + end;
+      if (length > this.limit) return this.fail(new FrameTooLargeError(length, this.limit));
+      if (length < this.trailer) {
+        return this.fail(
+          new InvalidFrameLengthError(`Frame of ${length} bytes is shorter than its terminator`, length),
+        );
+      }
+      let message: Buffer;
+      if (this.pendingBytes === 0) {
+        message = rest.subarray(0, end - this.trailer);
+      } else {
+        message = this.copyFrame(length, 0, this.trailer, rest);
+        this.clearPending();
+      }
+      this.deliver(message);
+      offset += end;
+      if (generation !== this.generation || this.failure !== null) return;
+    }
+  }
+
+  // ---------------------------------------------------------------- buffering
+
+  private keep(chunk: Buffer): -1 {
+    this.pending.push(chunk);
+    this.pendingBytes += chunk.length;
+    return -1;
+  }
+
+  private clearPending(): void {
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.frameLength = -1;
+    this.need = this.headerSize;
+  }
+
+  /** Copies the first `length` bytes of pending + chunk into one small head buffer. */
+  private gather(length: number, chunk: Buffer): Buffer {
+    const head = Buffer.allocUnsafe(length);
+    let written = 0;
+    for (const part of this.pending) {
+      const n = Math.min(part.length, length - written);
+      part.copy(head, written, 0, n);
+      written += n;
+      if (written === length) return head;
+    }
+    chunk.copy(head, written, 0, length - written);
+    return head;
+  }
+
+  /**
+   * Copies bytes [strip, length - trailer) of the frame made of pending + the front of `chunk`
+   * into a new buffer: the single copy a spanning message costs.
+   */
+  private copyFrame(length: number, strip: number, trailer: number, chunk: Buffer): Buffer {
+    const end = length - trailer;
+    const out = Buffer.allocUnsafe(end - strip);
+    let position = 0; // position in the frame of the current part's first byte
+    let written = 0;
+    const copyPart = (part: Buffer): void => {
+      const from = Math.max(strip - position, 0);
+      const to = Math.min(part.length, end - position);
+      if (to > from) {
+        part.copy(out, written, from, to);
+        written += to - from;
+      }
+      position += part.length;
+    };
+    for (const part of this.pending) {
+      if (position >= end) break;
+      copyPart(part);
+    }
+    if (position < end) copyPart(chunk);
+    return out;
+  }
+
+  private deliver(message: Buffer): void {
+    this.delivered++;
+    this.onMessage(message);
+  }
+
+  private fail(err: SockframeError): void {
+    this.failure = err;
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.frameLength = -1;
+    this.onError(err);
+  }
+}
+
+type Status = 0 | 1 | 2;
+const MEASURED: Status = 0;
+const UNDECIDED: Status = 1;
+const FAILED: Status = 2;

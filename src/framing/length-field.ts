@@ -1,0 +1,160 @@
+import { checkSize, show } from '../options';
+import type { LengthFraming } from './framing';
+
+export type LengthSize = 1 | 2 | 3 | 4 | 8;
+
+/** Netty LengthFieldBasedFrameDecoder's parameters, under shorter names. */
+export interface LengthFieldOptions {
+  /**
+   * Where the length field starts (Netty's lengthFieldOffset).
+   * @default 0
+   */
+  lengthOffset?: number;
+  /**
+   * Bytes in the length field (Netty's lengthFieldLength): 1, 2, 3, 4 or 8. Read unsigned.
+   * @default 4
+   */
+  lengthSize?: LengthSize;
+  /**
+   * Added to the length field's value to get the bytes that follow the field
+   * (Netty's lengthAdjustment); negative when the field counts the header too.
+   * @default 0
+   */
+  lengthAdjustment?: number;
+  /**
+   * Bytes cut from the front of each frame before delivery (Netty's initialBytesToStrip).
+   * @default lengthOffset + lengthSize (the header is stripped)
+   */
+  strip?: number;
+  /**
+   * Byte order of the length field.
+   * @default 'big'
+   */
+  endian?: 'big' | 'little';
+  /**
+   * The largest frame accepted, header included (Netty's maxFrameLength). The owner's
+   * maxMessageSize also applies; the smaller wins.
+   * @default no limit of its own
+   */
+  maxMessageSize?: number;
+}
+
+/** The framing `lengthField()` returns: a LengthFraming that also knows its parameters. */
+export interface LengthFieldFraming extends LengthFraming {
+  readonly lengthOffset: number;
+  readonly lengthSize: LengthSize;
+  readonly lengthAdjustment: number;
+  readonly strip: number;
+  readonly endian: 'big' | 'little';
+  /** Encodes by prepending a header: `lengthOffset` zero bytes, then the length field. */
+  encode(payload: Buffer): readonly Buffer[];
+}
+
+const LENGTH_SIZES: readonly number[] = [1, 2, 3, 4, 8];
+
+/**
+ * Length-field framing with Netty's parameters. The frame's whole length is
+ * `lengthOffset + lengthSize + lengthAdjustment + value`.
+ *
+ * `lengthField()` is a 4-byte big-endian unsigned payload length, stripped on delivery:
+ * the default framing of every stream server and client.
+ */
+export function lengthField(options: LengthFieldOptions = {}): LengthFieldFraming {
+  if (typeof options !== 'object' || options === null) {
+    throw new TypeError('lengthField() takes an options object.');
+  }
+  const lengthOffset = options.lengthOffset ?? 0;
+  if (!Number.isSafeInteger(lengthOffset) || lengthOffset < 0) {
+    throw new TypeError(
+      `The "lengthOffset" option must be a non-negative integer; got ${show(lengthOffset)}.`,
+    );
+  }
+  const lengthSize = options.lengthSize ?? 4;
+  if (!LENGTH_SIZES.includes(lengthSize)) {
+    throw new TypeError(`The "lengthSize" option must be 1, 2, 3, 4 or 8; got ${show(lengthSize)}.`);
+  }
+  const lengthAdjustment = options.lengthAdjustment ?? 0;
+  if (!Number.isSafeInteger(lengthAdjustment)) {
+    throw new TypeError(`The "lengthAdjustment" option must be an integer; got ${show(lengthAdjustment)}.`);
+  }
+  const headerSize = lengthOffset + lengthSize;
+  const strip = options.strip ?? headerSize;
+  if (!Number.isSafeInteger(strip) || strip < 0) {
+    throw new TypeError(`The "strip" option must be a non-negative integer; got ${show(strip)}.`);
+  }
+  const endian = options.endian ?? 'big';
+  if (endian !== 'big' && endian !== 'little') {
+    throw new TypeError(`The "endian" option must be 'big' or 'little'; got ${show(endian)}.`);
+  }
+  const maxMessageSize =
+    options.maxMessageSize === undefined ? undefined : checkSize('maxMessageSize', options.maxMessageSize, 0);
+  const little = endian === 'little';
+  const fieldMax = lengthSize === 8 ? Number.MAX_SAFE_INTEGER : 2 ** (8 * lengthSize) - 1;
+  const extra = headerSize + lengthAdjustment;
+
+  const readField = (head: Buffer, at: number): number => {
+    switch (lengthSize) {
+      case 1:
+        return head[at] as number;
+      case 2:
+        return little ? head.readUInt16LE(at) : head.readUInt16BE(at);
+      case 3:
+        return little ? head.readUIntLE(at, 3) : head.readUIntBE(at, 3);
+      case 4:
+        return little ? head.readUInt32LE(at) : head.readUInt32BE(at);
+      default:
+        // Beyond 2^53 the float is inexact, but it is then far above any limit and is refused.
+        return Number(little ? head.readBigUInt64LE(at) : head.readBigUInt64BE(at));
+    }
+  };
+
+  const writeField = (target: Buffer, value: number): void => {
+    switch (lengthSize) {
+      case 1:
+        target[lengthOffset] = value;
+        return;
+      case 2:
+        if (little) target.writeUInt16LE(value, lengthOffset);
+        else target.writeUInt16BE(value, lengthOffset);
+        return;
+      case 3:
+        if (little) target.writeUIntLE(value, lengthOffset, 3);
+        else target.writeUIntBE(value, lengthOffset, 3);
+        return;
+      case 4:
+        if (little) target.writeUInt32LE(value, lengthOffset);
+        else target.writeUInt32BE(value, lengthOffset);
+        return;
+      default:
+        if (little) target.writeBigUInt64LE(BigInt(value), lengthOffset);
+        else target.writeBigUInt64BE(BigInt(value), lengthOffset);
+    }
+  };
+
+  return {
+    headerSize,
+    lengthOffset,
+    lengthSize,
+    lengthAdjustment,
+    strip,
+    endian,
+    ...(maxMessageSize === undefined ? {} : { maxMessageSize }),
+    messageLength(head: Buffer): number {
+      return readField(head, lengthOffset) + extra;
+    },
+    messageLengthAt(buffer: Buffer, offset: number): number {
+      return readField(buffer, offset + lengthOffset) + extra;
+    },
+    encode(payload: Buffer): readonly Buffer[] {
+      const value = payload.length - lengthAdjustment;
+      if (value < 0 || value > fieldMax) {
+        throw new RangeError(
+          `A payload of ${payload.length} bytes cannot be encoded in a ${lengthSize}-byte length field with lengthAdjustment ${lengthAdjustment}.`,
+        );
+      }
+      const header = Buffer.alloc(headerSize);
+      writeField(header, value);
+      return [header, payload];
+    },
+  };
+}

@@ -1,0 +1,40 @@
+// The public surface of sockframe. Everything users may import is listed here by name.
+
+export {
+  SockframeError,
+  FrameTooLargeError,
+  InvalidFrameLengthError,
+  FramingHookError,
+  MessageTimeoutError,
+  IdleTimeoutError,
+  SlowConsumerError,
+  DatagramTooLargeError,
+  NotConnectedError,
+  ConnectTimeoutError,
+  AddressInUseError,
+  ListenerError,
+  SocketError,
+  ServerClosedError,
+  ConnectAbortedError,
+} from './errors';
+export type { SockframeErrorCode, SockframeErrorOptions } from './errors';
+
+export { NEED_MORE } from './framing/framing';
+export type {
+  Framing,
+  FramingFactory,
+  FramingOption,
+  FrameLength,
+  FrameScanner,
+  LengthFraming,
+  ScanFraming,
+} from './framing/framing';
+export { MessageAssembler, DEFAULT_MAX_MESSAGE_SIZE } from './framing/assembler';
+export type { MessageAssemblerOptions } from './framing/assembler';
+export { lengthField } from './framing/length-field';
+export type { LengthFieldOptions, LengthFieldFraming, LengthSize } from './framing/length-field';
+export { varint } from './framing/varint';
+export type { VarintOptions } from './framing/varint';
+export { delimited } from './framing/delimiter';
+export type { DelimitedOptions } from './framing/delimiter';
+export { fixedSize } from './framing/fixed';
