@@ -17,7 +17,8 @@ export type SockframeErrorCode =
   | 'ERR_LISTENER_THREW'
   | 'ERR_SOCKET'
   | 'ERR_SERVER_CLOSED'
-  | 'ERR_CONNECT_ABORTED';
+  | 'ERR_CONNECT_ABORTED'
+  | 'ERR_INCOMPLETE_MESSAGE';
 
 export interface SockframeErrorOptions {
   cause?: unknown;
@@ -195,6 +196,17 @@ export class ConnectAbortedError extends SockframeError {
 
   constructor(message = 'Connect aborted', cause?: unknown) {
     super('ERR_CONNECT_ABORTED', message, { cause });
+  }
+}
+
+/** The peer ended the stream in the middle of a message; its bytes so far are discarded. */
+export class IncompleteMessageError extends SockframeError {
+  declare readonly code: 'ERR_INCOMPLETE_MESSAGE';
+  readonly bufferedBytes: number;
+
+  constructor(bufferedBytes: number) {
+    super('ERR_INCOMPLETE_MESSAGE', `Stream ended in the middle of a message (${bufferedBytes} bytes received)`);
+    this.bufferedBytes = bufferedBytes;
   }
 }
 

@@ -16,6 +16,7 @@ export {
   SocketError,
   ServerClosedError,
   ConnectAbortedError,
+  IncompleteMessageError,
 } from './errors';
 export type { SockframeErrorCode, SockframeErrorOptions } from './errors';
 
@@ -38,3 +39,17 @@ export type { VarintOptions } from './framing/varint';
 export { delimited } from './framing/delimiter';
 export type { DelimitedOptions } from './framing/delimiter';
 export { fixedSize } from './framing/fixed';
+
+export { Connection, WRITE_HIGH_WATER_MARK } from './connection';
+export type { CloseReason, CloseKind, ConnectionEvents, ConnectionStats, Payload } from './connection';
+export { SocketServer } from './server/socket-server';
+export type { ServerEvents, DropInfo, CloseOptions, ServerPeer } from './server/socket-server';
+export { StreamServer, STREAM_SERVER_DEFAULTS } from './server/stream-server';
+export type { StreamServerOptions } from './server/stream-server';
+export { TcpServer } from './server/tcp-server';
+export type { TcpServerOptions, TcpListenOptions, TcpAddress } from './server/tcp-server';
+export { TlsServer } from './server/tls-server';
+export type { TlsServerOptions } from './server/tls-server';
+export { IpcServer } from './server/ipc-server';
+export type { IpcServerOptions, IpcListenOptions, IpcAddress } from './server/ipc-server';
+export type { LoggerOption } from './logger';

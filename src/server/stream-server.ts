@@ -1,0 +1,287 @@
+import type { Server, Socket } from 'node:net';
+import { AddressInUseError, ServerClosedError, SocketError, type SockframeError } from '../errors';
+import { Connection, encodePayload, type ConnectionSettings, type Payload } from '../connection';
+import { DEFAULT_MAX_MESSAGE_SIZE } from '../framing/assembler';
+import { resolveFraming, type FramingOption } from '../framing/framing';
+import { lengthField } from '../framing/length-field';
+import { componentLogger, type LoggerOption } from '../logger';
+import { checkBoolean, checkSize, checkTime, show } from '../options';
+import { SocketServer, type CloseOptions } from './socket-server';
+
+/** Options every stream server (TCP, TLS, IPC) takes. All are optional. */
+export interface StreamServerOptions {
+  /**
+   * How each connection's byte stream is cut into messages, and how send() frames them.
+   * A function is called once per connection, for framings that keep state.
+   * @default lengthField() — a 4-byte big-endian payload length
+   */
+  framing?: FramingOption;
+  /**
+   * The largest frame accepted, header included, checked as soon as its length is known.
+   * @default 16 MiB
+   */
+  maxMessageSize?: number;
+  /**
+   * Unsent bytes one connection may hold; past it the connection is destroyed with
+   * ERR_SLOW_CONSUMER.
+   * @default 16 MiB
+   */
+  maxPendingBytes?: number;
+  /**
+   * Open connections at most; more are refused with a 'drop' event.
+   * @default 10000
+   */
+  maxConnections?: number;
+  /**
+   * Milliseconds without a byte read or written before a connection is closed with
+   * ERR_IDLE_TIMEOUT; 0 turns it off. A connection with traffic is never closed by it.
+   * @default 120000
+   */
+  idleTimeout?: number;
+  /**
+   * Milliseconds a message may take from its first byte to its last before the connection is
+   * closed with ERR_MESSAGE_TIMEOUT (against slowloris); 0 turns it off.
+   * @default 30000
+   */
+  messageTimeout?: number;
+  /**
+   * Disables Nagle's algorithm on each connection (writes are batched per tick already).
+   * @default true
+   */
+  noDelay?: boolean;
+  /**
+   * TCP keep-alive on each connection: false, true, or the initial delay in milliseconds.
+   * @default false
+   */
+  keepAlive?: boolean | number;
+  /**
+   * A pino logger; sockframe logs on `child({ component })` and per connection
+   * `child({ connId, remote })`.
+   * @default silent
+   */
+  logger?: LoggerOption;
+}
+
+/** The defaults of StreamServerOptions, in one place. */
+export const STREAM_SERVER_DEFAULTS = Object.freeze({
+  maxMessageSize: DEFAULT_MAX_MESSAGE_SIZE,
+  maxPendingBytes: 16 * 1024 * 1024,
+  maxConnections: 10_000,
+  idleTimeout: 120_000,
+  messageTimeout: 30_000,
+  noDelay: true,
+  keepAlive: false as boolean | number,
+  closeTimeout: 5_000,
+});
+
+interface ResolvedStreamOptions extends ConnectionSettings {
+  maxConnections: number;
+  noDelay: boolean;
+  keepAlive: boolean | number;
+}
+
+export function resolveStreamServerOptions(options: StreamServerOptions): ResolvedStreamOptions {
+  if (typeof options !== 'object' || options === null) {
+    throw new TypeError('Server options must be an object.');
+  }
+  const framing = options.framing ?? lengthField();
+  if (typeof framing !== 'function') resolveFraming(framing); // validates now, not at first connection
+  const keepAlive = options.keepAlive ?? STREAM_SERVER_DEFAULTS.keepAlive;
+  if (typeof keepAlive !== 'boolean') checkTime('keepAlive', keepAlive, 0);
+  return {
+    framing,
+    maxMessageSize: checkSize('maxMessageSize', options.maxMessageSize, STREAM_SERVER_DEFAULTS.maxMessageSize),
+    maxPendingBytes: checkSize('maxPendingBytes', options.maxPendingBytes, STREAM_SERVER_DEFAULTS.maxPendingBytes),
+    maxConnections: checkSize('maxConnections', options.maxConnections, STREAM_SERVER_DEFAULTS.maxConnections),
+    idleTimeout: checkTime('idleTimeout', options.idleTimeout, STREAM_SERVER_DEFAULTS.idleTimeout),
+    messageTimeout: checkTime('messageTimeout', options.messageTimeout, STREAM_SERVER_DEFAULTS.messageTimeout),
+    noDelay: checkBoolean('noDelay', options.noDelay, STREAM_SERVER_DEFAULTS.noDelay),
+    keepAlive,
+  };
+}
+
+/** Applies the per-socket options shared by servers and clients. */
+export function tuneSocket(socket: Socket, noDelay: boolean, keepAlive: boolean | number): void {
+  socket.setNoDelay(noDelay);
+  if (keepAlive !== false) socket.setKeepAlive(true, keepAlive === true ? 0 : keepAlive);
+}
+
+export function checkCloseTimeout(options: CloseOptions | undefined): number {
+  if (options !== undefined && (typeof options !== 'object' || options === null)) {
+    throw new TypeError(`close() takes an options object; got ${show(options)}.`);
+  }
+  return checkTime('timeout', options?.timeout, STREAM_SERVER_DEFAULTS.closeTimeout);
+}
+
+/**
+ * What TCP, TLS and IPC servers share: they are all a net.Server underneath. Subclasses create
+ * the net.Server, say which event hands over a ready socket, and shape the address.
+ */
+export abstract class StreamServer<L, A, Data = unknown> extends SocketServer<Connection<Data>, L, A> {
+  protected readonly settings: ResolvedStreamOptions;
+  protected readonly server: Server;
+  /** Every raw socket, including those still in a TLS handshake, so close() can end them all. */
+  private readonly sockets = new Set<Socket>();
+  private readonly component: string;
+  private nextId = 0;
+  private state: 'new' | 'listening' | 'closing' | 'closed' = 'new';
+  private closing: Promise<void> | undefined;
+  private boundAddress: A | undefined;
+
+  /** `server` must be created with allowHalfOpen, so replies reach half-closed peers. */
+  protected constructor(options: StreamServerOptions, component: string, server: Server) {
+    const settings = resolveStreamServerOptions(options);
+    super(componentLogger(options.logger, component));
+    this.component = component;
+    this.settings = settings;
+    this.server = server;
+    this.server.maxConnections = settings.maxConnections;
+    this.server.on('connection', (socket: Socket) => this.track(socket));
+    this.server.on(this.readyEvent(), (socket: Socket) => this.accept(socket));
+    this.server.on('drop', (data?: { remoteAddress?: string; remotePort?: number }) =>
+      this.dispatchDrop({
+        remoteAddress: data?.remoteAddress,
+        remotePort: data?.remotePort,
+        reason: 'max-connections',
+      }),
+    );
+  }
+
+  /** The server event that hands over a socket ready for messages. */
+  protected abstract readyEvent(): 'connection' | 'secureConnection';
+  /** Turns the net.Server's address into this server's address type. */
+  protected abstract shapeAddress(): A;
+  /** Binds the server; rejects with a SockframeError. */
+  protected abstract bind(options: L): Promise<void>;
+  /** Runs after the net.Server has closed (removes socket files). */
+  protected afterClose(): void {}
+
+  address(): A | undefined {
+    return this.boundAddress;
+  }
+
+  /** True while listening and not closing. */
+  get listening(): boolean {
+    return this.state === 'listening';
+  }
+
+  async listen(options: L): Promise<A> {
+    if (this.state !== 'new') {
+      throw this.state === 'listening'
+        ? new Error('The server is already listening.')
+        : new ServerClosedError('The server is closed; create a new one to listen again.');
+    }
+    this.state = 'listening';
+    try {
+      await this.bind(options);
+    } catch (err) {
+      this.state = 'new';
+      throw err;
+    }
+    this.server.on('error', (err) => this.reportError(new SocketError(err), undefined));
+    this.boundAddress = this.shapeAddress();
+    this.log.info({ address: this.boundAddress }, 'listening');
+    this.dispatchListening(this.boundAddress);
+    return this.boundAddress;
+  }
+
+  broadcast(payload: Payload, filter?: (conn: Connection<Data>) => boolean): number {
+    const shared = typeof this.settings.framing === 'function' ? undefined : this.settings.framing;
+    const encoded = shared === undefined ? undefined : encodePayload(shared, payload);
+    let sent = 0;
+    for (const conn of this.registry.values()) {
+      if (!conn.isOpen || (filter !== undefined && !filter(conn))) continue;
+      if (encoded !== undefined) conn.sendEncoded(encoded);
+      else conn.send(payload);
+      sent++;
+    }
+    return sent;
+  }
+
+  close(options?: CloseOptions): Promise<void> {
+    const timeout = checkCloseTimeout(options);
+    this.closing ??= this.shutdown(timeout);
+    return this.closing;
+  }
+
+  protected failPeer(conn: Connection<Data>, err: SockframeError): void {
+    conn.destroy(err);
+  }
+
+  private async shutdown(timeout: number): Promise<void> {
+    const wasListening = this.state === 'listening';
+    this.state = 'closing';
+    const serverClosed = new Promise<void>((resolve) => {
+      if (wasListening) this.server.close(() => resolve());
+      else resolve();
+    });
+    const open = [...this.registry.values()];
+    this.log.info({ connections: open.length, timeoutMs: timeout }, 'closing');
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, timeout);
+    });
+    await Promise.race([Promise.all(open.map((conn) => conn.closeFor('server-closing'))), expired]);
+    clearTimeout(timer);
+    if (this.sockets.size > 0) {
+      this.log.warn({ connections: this.sockets.size }, 'destroying connections left at the close timeout');
+      for (const socket of this.sockets) socket.destroy();
+    }
+    await serverClosed;
+    this.afterClose();
+    this.state = 'closed';
+    this.log.info('closed');
+  }
+
+  private track(socket: Socket): void {
+    this.sockets.add(socket);
+    socket.once('close', () => this.sockets.delete(socket));
+  }
+
+  private accept(socket: Socket): void {
+    if (this.state !== 'listening') {
+      socket.destroy();
+      return;
+    }
+    const id = ++this.nextId;
+    const remote = socket.remoteAddress === undefined ? this.component : `${socket.remoteAddress}:${socket.remotePort}`;
+    const log = this.log.child({ connId: id, remote });
+    // Handlers are bound before the connection exists; no event can fire before it does.
+    let conn: Connection<Data> | undefined;
+    conn = new Connection<Data>(
+      id,
+      socket,
+      this.settings,
+      {
+        message: (message) => this.dispatchMessage(conn as Connection<Data>, message),
+        error: (err) => this.reportError(err, conn),
+        close: (reason) => {
+          this.registry.delete(id);
+          this.dispatchClose(conn as Connection<Data>, reason);
+        },
+      },
+      log,
+    );
+    tuneSocket(socket, this.settings.noDelay, this.settings.keepAlive);
+    this.registry.set(id, conn);
+    log.debug('connection accepted');
+    this.dispatchConnect(conn);
+  }
+
+  /** Listens on a net.Server, mapping EADDRINUSE to AddressInUseError. */
+  protected listenNet(options: object, describe: string): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const onError = (err: NodeJS.ErrnoException): void => {
+        this.server.off('listening', onListening);
+        reject(err.code === 'EADDRINUSE' ? new AddressInUseError(describe, err) : new SocketError(err));
+      };
+      const onListening = (): void => {
+        this.server.off('error', onError);
+        resolve();
+      };
+      this.server.once('error', onError);
+      this.server.once('listening', onListening);
+      this.server.listen(options);
+    });
+  }
+}
