@@ -18,7 +18,8 @@ export type SockframeErrorCode =
   | 'ERR_SOCKET'
   | 'ERR_SERVER_CLOSED'
   | 'ERR_CONNECT_ABORTED'
-  | 'ERR_INCOMPLETE_MESSAGE';
+  | 'ERR_INCOMPLETE_MESSAGE'
+  | 'ERR_QUEUE_FULL';
 
 export interface SockframeErrorOptions {
   cause?: unknown;
@@ -207,6 +208,22 @@ export class IncompleteMessageError extends SockframeError {
   constructor(bufferedBytes: number) {
     super('ERR_INCOMPLETE_MESSAGE', `Stream ended in the middle of a message (${bufferedBytes} bytes received)`);
     this.bufferedBytes = bufferedBytes;
+  }
+}
+
+/** A disconnected client's send queue (`queueWhileDisconnected`) would pass `maxPendingBytes`. */
+export class QueueFullError extends SockframeError {
+  declare readonly code: 'ERR_QUEUE_FULL';
+  readonly queuedBytes: number;
+  readonly limit: number;
+
+  constructor(queuedBytes: number, limit: number) {
+    super(
+      'ERR_QUEUE_FULL',
+      `Send queue of ${queuedBytes} bytes would exceed maxPendingBytes of ${limit} while disconnected`,
+    );
+    this.queuedBytes = queuedBytes;
+    this.limit = limit;
   }
 }
 

@@ -17,6 +17,7 @@ export {
   ServerClosedError,
   ConnectAbortedError,
   IncompleteMessageError,
+  QueueFullError,
 } from './errors';
 export type { SockframeErrorCode, SockframeErrorOptions } from './errors';
 
@@ -53,3 +54,13 @@ export type { TlsServerOptions } from './server/tls-server';
 export { IpcServer } from './server/ipc-server';
 export type { IpcServerOptions, IpcListenOptions, IpcAddress } from './server/ipc-server';
 export type { LoggerOption } from './logger';
+export { SocketClient } from './client/socket-client';
+export type { ClientEvents, ReconnectingInfo } from './client/socket-client';
+export { StreamClient, STREAM_CLIENT_DEFAULTS, RECONNECT_DEFAULTS } from './client/stream-client';
+export type { StreamClientOptions, ReconnectOptions } from './client/stream-client';
+export { TcpClient } from './client/tcp-client';
+export type { TcpClientOptions } from './client/tcp-client';
+export { TlsClient } from './client/tls-client';
+export type { TlsClientOptions } from './client/tls-client';
+export { IpcClient } from './client/ipc-client';
+export type { IpcClientOptions } from './client/ipc-client';

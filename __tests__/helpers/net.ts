@@ -69,7 +69,7 @@ export class RawClient {
 
   static connect(options: { port: number; host?: string } | { path: string }): Promise<RawClient> {
     return new Promise((resolve, reject) => {
-      const socket = connect(options as Parameters<typeof connect>[0]);
+      const socket = 'path' in options ? connect({ path: options.path }) : connect(options.port, options.host);
       socket.once('connect', () => resolve(new RawClient(socket)));
       socket.once('error', reject);
     });

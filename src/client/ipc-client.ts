@@ -1,0 +1,32 @@
+import { connect, type Socket } from 'node:net';
+import { StreamClient, type StreamClientOptions } from './stream-client';
+
+export interface IpcClientOptions extends StreamClientOptions {
+  /** The server's socket path or pipe name. */
+  path: string;
+}
+
+/** A client for a Unix domain socket or a Windows named pipe. */
+export class IpcClient extends StreamClient {
+  private readonly path: string;
+
+  constructor(options: IpcClientOptions) {
+    super(options, 'ipc-client');
+    if (typeof options.path !== 'string' || options.path === '') {
+      throw new TypeError('The "path" option must be a non-empty string.');
+    }
+    this.path = options.path;
+  }
+
+  protected createSocket(): Socket {
+    return connect({ path: this.path, allowHalfOpen: true });
+  }
+
+  protected readyEvent(): 'connect' {
+    return 'connect';
+  }
+
+  protected describeTarget(): string {
+    return this.path;
+  }
+}

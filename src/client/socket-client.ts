@@ -1,0 +1,180 @@
+import { TypedEmitter } from 'tiny-typed-emitter';
+import type { Logger } from 'pino';
+import { ListenerError, type SockframeError } from '../errors';
+import type { CloseReason, Payload } from '../connection';
+
+/** Reported before each reconnect attempt. */
+export interface ReconnectingInfo {
+  /** 1 for the first retry after a failure or a drop. */
+  readonly attempt: number;
+  /** How long the client waits before this attempt. */
+  readonly delayMs: number;
+}
+
+/** The events of every client. */
+export interface ClientEvents {
+  /** Connected (again, after a reconnect). */
+  connect: () => void;
+  /** One whole message from the server. */
+  message: (message: Buffer) => void;
+  /** The connection dropped or was closed; emitted on every drop. */
+  close: (reason: CloseReason) => void;
+  /** A reconnect attempt is scheduled. */
+  reconnecting: (info: ReconnectingInfo) => void;
+  /** Unsent bytes fell back under the high-water mark after send() returned false. */
+  drain: () => void;
+  /** A fault. The connection, if any, is then closed. */
+  error: (err: SockframeError) => void;
+}
+
+/**
+ * What every client shares: typed events, listener isolation and the subclass hooks.
+ * Subclass hooks run before the matching event's listeners.
+ */
+export abstract class SocketClient extends TypedEmitter<ClientEvents> {
+  protected readonly log: Logger;
+  private finished = false;
+  private readonly finishWaiters = new Set<() => void>();
+
+  protected constructor(log: Logger) {
+    super();
+    this.log = log;
+  }
+
+  /** Connects; resolves once connected. */
+  abstract connect(options?: { signal?: AbortSignal }): Promise<void>;
+  /** Sends one message; returns false when the caller should wait for 'drain'. */
+  abstract send(payload: Payload): boolean;
+  /** Flushes, disconnects for good and resolves once closed. */
+  abstract close(): Promise<void>;
+  /** True while connected. */
+  abstract get connected(): boolean;
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  /**
+   * Reads messages as an async iterator, for those who prefer `for await`. It ends when the
+   * client closes for good (close(), or a drop with reconnect off).
+   */
+  messages(): AsyncIterableIterator<Buffer> {
+    const queue: Buffer[] = [];
+    let wake: (() => void) | undefined;
+    let done = this.finished;
+    const onMessage = (message: Buffer): void => {
+      queue.push(message);
+      wake?.();
+    };
+    const onFinish = (): void => {
+      done = true;
+      wake?.();
+    };
+    this.on('message', onMessage);
+    this.finishWaiters.add(onFinish);
+    const detach = (): void => {
+      this.off('message', onMessage);
+      this.finishWaiters.delete(onFinish);
+    };
+    const iterator: AsyncIterableIterator<Buffer> = {
+      next: async (): Promise<IteratorResult<Buffer>> => {
+        for (;;) {
+          const message = queue.shift();
+          if (message !== undefined) return { value: message, done: false };
+          if (done) {
+            detach();
+            return { value: undefined, done: true };
+          }
+          await new Promise<void>((resolve) => (wake = resolve));
+          wake = undefined;
+        }
+      },
+      return: (): Promise<IteratorResult<Buffer>> => {
+        done = true;
+        queue.length = 0;
+        detach();
+        return Promise.resolve({ value: undefined, done: true });
+      },
+      [Symbol.asyncIterator]() {
+        return iterator;
+      },
+    };
+    return iterator;
+  }
+
+  /** True once the client will deliver nothing more until connect() is called again. */
+  get finishedReading(): boolean {
+    return this.finished;
+  }
+
+  /** Marks that nothing more will be delivered: ends every messages() iterator. */
+  protected finish(): void {
+    this.finished = true;
+    for (const wake of [...this.finishWaiters]) wake();
+  }
+
+  /** A new connect() begins: iterators created from now on wait for messages again. */
+  protected unfinish(): void {
+    this.finished = false;
+  }
+
+  // Hooks for subclasses: override instead of (or beside) subscribing to the events.
+  /** Called on each connect, before the 'connect' listeners. */
+  protected onConnect(): void {}
+  /** Called for each whole message, before the 'message' listeners. */
+  protected onMessage(_message: Buffer): void {}
+  /** Called on each drop, before the 'close' listeners. */
+  protected onClose(_reason: CloseReason): void {}
+  /** Called for each fault, before the 'error' listeners. */
+  protected onError(_err: SockframeError): void {}
+
+  /** Closes the current connection for a fault (a throwing listener). */
+  protected abstract failConnection(err: SockframeError): void;
+
+  protected dispatchConnect(): void {
+    try {
+      this.onConnect();
+      this.emit('connect');
+    } catch (err) {
+      this.failConnection(new ListenerError('connect', err));
+    }
+  }
+
+  protected dispatchMessage(message: Buffer): void {
+    try {
+      this.onMessage(message);
+      this.emit('message', message);
+    } catch (err) {
+      this.failConnection(new ListenerError('message', err));
+    }
+  }
+
+  protected dispatchClose(reason: CloseReason): void {
+    try {
+      this.onClose(reason);
+      this.emit('close', reason);
+    } catch (err) {
+      this.reportError(new ListenerError('close', err));
+    }
+  }
+
+  protected dispatchSimple(event: 'drain' | 'reconnecting', info?: ReconnectingInfo): void {
+    try {
+      if (event === 'drain') this.emit('drain');
+      else this.emit('reconnecting', info as ReconnectingInfo);
+    } catch (err) {
+      this.reportError(new ListenerError(event, err));
+    }
+  }
+
+  /** Reports a fault without ever throwing: a missing or throwing 'error' listener is logged. */
+  protected reportError(err: SockframeError): void {
+    this.log.warn({ err, code: err.code }, 'error');
+    try {
+      this.onError(err);
+      if (this.listenerCount('error') > 0) this.emit('error', err);
+    } catch (listenerErr) {
+      this.log.error({ err: listenerErr }, "an 'error' listener threw");
+    }
+  }
+}

@@ -1,0 +1,411 @@
+import type { Socket } from 'node:net';
+import {
+  ConnectAbortedError,
+  ConnectTimeoutError,
+  NotConnectedError,
+  QueueFullError,
+  SocketError,
+  type SockframeError,
+} from '../errors';
+import {
+  Connection,
+  encodePayload,
+  WRITE_HIGH_WATER_MARK,
+  type CloseReason,
+  type ConnectionSettings,
+  type Payload,
+} from '../connection';
+import { DEFAULT_MAX_MESSAGE_SIZE } from '../framing/assembler';
+import { resolveFraming, type Framing, type FramingOption } from '../framing/framing';
+import { lengthField } from '../framing/length-field';
+import { componentLogger, type LoggerOption } from '../logger';
+import { checkBoolean, checkSize, checkTime, show } from '../options';
+import { tuneSocket } from '../server/stream-server';
+import { SocketClient } from './socket-client';
+
+/** Exponential backoff with jitter; every field optional. */
+export interface ReconnectOptions {
+  /**
+   * Delay before the first retry, in milliseconds.
+   * @default 100
+   */
+  initialDelay?: number;
+  /**
+   * The longest delay between retries, in milliseconds.
+   * @default 30000
+   */
+  maxDelay?: number;
+  /**
+   * Each retry's delay is the previous one's times this.
+   * @default 2
+   */
+  factor?: number;
+  /**
+   * Share of the delay drawn at random, from 0 (none) to 1 (full jitter: anywhere from 0 to
+   * the delay).
+   * @default 1
+   */
+  jitter?: number;
+  /**
+   * Retries at most, after which connect() rejects (or, after a drop, 'error' is emitted).
+   * @default Infinity
+   */
+  maxAttempts?: number;
+}
+
+/** Options every stream client (TCP, TLS, IPC) takes. */
+export interface StreamClientOptions {
+  /**
+   * How the byte stream is cut into messages, and how send() frames them.
+   * @default lengthField() — a 4-byte big-endian payload length
+   */
+  framing?: FramingOption;
+  /**
+   * The largest frame accepted from the server, header included.
+   * @default 16 MiB
+   */
+  maxMessageSize?: number;
+  /**
+   * Unsent bytes the client may hold, connected or (with queueWhileDisconnected) not.
+   * @default 16 MiB
+   */
+  maxPendingBytes?: number;
+  /**
+   * Milliseconds one connection attempt may take (TLS: including the handshake); 0 = no limit.
+   * @default 10000
+   */
+  connectTimeout?: number;
+  /**
+   * Milliseconds without a byte read or written before the connection is closed with
+   * ERR_IDLE_TIMEOUT; 0 turns it off.
+   * @default 0
+   */
+  idleTimeout?: number;
+  /**
+   * Milliseconds a message may take from its first byte to its last; 0 turns it off.
+   * @default 30000
+   */
+  messageTimeout?: number;
+  /** @default true */
+  noDelay?: boolean;
+  /** TCP keep-alive: false, true, or the initial delay in milliseconds. @default false */
+  keepAlive?: boolean | number;
+  /**
+   * Reconnect with exponential backoff: false, true (the defaults of ReconnectOptions) or options.
+   * An explicit close() stops it for good.
+   * @default false
+   */
+  reconnect?: boolean | ReconnectOptions;
+  /**
+   * While disconnected, send() queues (up to maxPendingBytes) instead of throwing
+   * ERR_NOT_CONNECTED; the queue is sent in order on (re)connect.
+   * @default false
+   */
+  queueWhileDisconnected?: boolean;
+  /**
+   * A pino logger; the client logs on `child({ component })`.
+   * @default silent
+   */
+  logger?: LoggerOption;
+}
+
+export const STREAM_CLIENT_DEFAULTS = Object.freeze({
+  maxMessageSize: DEFAULT_MAX_MESSAGE_SIZE,
+  maxPendingBytes: 16 * 1024 * 1024,
+  connectTimeout: 10_000,
+  idleTimeout: 0,
+  messageTimeout: 30_000,
+  noDelay: true,
+  keepAlive: false as boolean | number,
+  queueWhileDisconnected: false,
+});
+
+export const RECONNECT_DEFAULTS = Object.freeze({
+  initialDelay: 100,
+  maxDelay: 30_000,
+  factor: 2,
+  jitter: 1,
+  maxAttempts: Infinity,
+});
+
+type ResolvedReconnect = { -readonly [K in keyof typeof RECONNECT_DEFAULTS]: number };
+
+function resolveReconnect(option: boolean | ReconnectOptions | undefined): ResolvedReconnect | undefined {
+  if (option === undefined || option === false) return undefined;
+  if (option === true) return { ...RECONNECT_DEFAULTS };
+  if (typeof option !== 'object' || option === null) {
+    throw new TypeError(`The "reconnect" option must be a boolean or an object; got ${show(option)}.`);
+  }
+  const factor = option.factor ?? RECONNECT_DEFAULTS.factor;
+  if (typeof factor !== 'number' || !Number.isFinite(factor) || factor < 1) {
+    throw new TypeError(`The "reconnect.factor" option must be a number of at least 1; got ${show(factor)}.`);
+  }
+  const jitter = option.jitter ?? RECONNECT_DEFAULTS.jitter;
+  if (typeof jitter !== 'number' || !(jitter >= 0 && jitter <= 1)) {
+    throw new TypeError(`The "reconnect.jitter" option must be a number from 0 to 1; got ${show(jitter)}.`);
+  }
+  const maxAttempts = option.maxAttempts ?? RECONNECT_DEFAULTS.maxAttempts;
+  if (maxAttempts !== Infinity) checkSize('reconnect.maxAttempts', maxAttempts, 1);
+  const initialDelay = checkTime('reconnect.initialDelay', option.initialDelay, RECONNECT_DEFAULTS.initialDelay);
+  const maxDelay = checkTime('reconnect.maxDelay', option.maxDelay, RECONNECT_DEFAULTS.maxDelay);
+  return { initialDelay, maxDelay: Math.max(maxDelay, initialDelay), factor, jitter, maxAttempts };
+}
+
+/** The delay before retry number `attempt` (1-based). */
+export function backoffDelay(policy: ResolvedReconnect, attempt: number, random = Math.random): number {
+  const base = Math.min(policy.maxDelay, policy.initialDelay * policy.factor ** (attempt - 1));
+  return Math.round(base * (1 - policy.jitter * random()));
+}
+
+/**
+ * What TCP, TLS and IPC clients share: connecting with a timeout, reconnecting with backoff,
+ * the disconnected send queue, and one Connection (framing, batching, backpressure) per connect.
+ */
+export abstract class StreamClient extends SocketClient {
+  private readonly settings: ConnectionSettings;
+  private readonly encoder: Framing;
+  private readonly connectTimeout: number;
+  private readonly noDelay: boolean;
+  private readonly keepAlive: boolean | number;
+  private readonly reconnectPolicy: ResolvedReconnect | undefined;
+  private readonly queueWhileDisconnected: boolean;
+
+  private conn: Connection | undefined;
+  private connecting: Promise<void> | undefined;
+  private closing: Promise<void> | undefined;
+  private closedForGood = false;
+  /** Cancels the attempt or backoff wait in progress. */
+  private cancelWait: ((err: SockframeError) => void) | undefined;
+  private queue: (Buffer | readonly Buffer[])[] = [];
+  private queuedBytes = 0;
+  private connectionCount = 0;
+
+  protected constructor(options: StreamClientOptions, component: string) {
+    if (typeof options !== 'object' || options === null) {
+      throw new TypeError('Client options must be an object.');
+    }
+    super(componentLogger(options.logger, component));
+    const framing = options.framing ?? lengthField();
+    this.encoder = resolveFraming(framing);
+    this.settings = {
+      // A factory gives each connection its own framing; a plain framing is shared.
+      framing: typeof framing === 'function' ? framing : this.encoder,
+      maxMessageSize: checkSize('maxMessageSize', options.maxMessageSize, STREAM_CLIENT_DEFAULTS.maxMessageSize),
+      maxPendingBytes: checkSize('maxPendingBytes', options.maxPendingBytes, STREAM_CLIENT_DEFAULTS.maxPendingBytes),
+      idleTimeout: checkTime('idleTimeout', options.idleTimeout, STREAM_CLIENT_DEFAULTS.idleTimeout),
+      messageTimeout: checkTime('messageTimeout', options.messageTimeout, STREAM_CLIENT_DEFAULTS.messageTimeout),
+    };
+    this.connectTimeout = checkTime('connectTimeout', options.connectTimeout, STREAM_CLIENT_DEFAULTS.connectTimeout);
+    this.noDelay = checkBoolean('noDelay', options.noDelay, STREAM_CLIENT_DEFAULTS.noDelay);
+    const keepAlive = options.keepAlive ?? STREAM_CLIENT_DEFAULTS.keepAlive;
+    if (typeof keepAlive !== 'boolean') checkTime('keepAlive', keepAlive, 0);
+    this.keepAlive = keepAlive;
+    this.reconnectPolicy = resolveReconnect(options.reconnect);
+    this.queueWhileDisconnected = checkBoolean(
+      'queueWhileDisconnected',
+      options.queueWhileDisconnected,
+      STREAM_CLIENT_DEFAULTS.queueWhileDisconnected,
+    );
+  }
+
+  /** Starts a connection attempt; the socket must emit readyEvent() once usable. */
+  protected abstract createSocket(): Socket;
+  /** The socket event that means the connection is usable. */
+  protected abstract readyEvent(): 'connect' | 'secureConnect';
+  /** Where this client connects, for logs and errors. */
+  protected abstract describeTarget(): string;
+
+  get connected(): boolean {
+    return this.conn?.isOpen === true;
+  }
+
+  /** The current connection, while connected. */
+  get connection(): Connection | undefined {
+    return this.conn;
+  }
+
+  /** Bytes waiting to be sent: queued while disconnected, or not yet written to the network. */
+  get pendingBytes(): number {
+    return this.queuedBytes + (this.conn?.pendingBytes ?? 0);
+  }
+
+  connect(options: { signal?: AbortSignal } = {}): Promise<void> {
+    if (this.closedForGood) return Promise.reject(new ConnectAbortedError('The client is closed'));
+    if (this.conn?.isOpen === true) return Promise.resolve();
+    const signal = options.signal;
+    if (signal?.aborted === true) return Promise.reject(new ConnectAbortedError('Aborted', signal.reason));
+    this.unfinish();
+    this.connecting ??= this.run(signal, 0).finally(() => {
+      this.connecting = undefined;
+    });
+    return this.connecting;
+  }
+
+  send(payload: Payload): boolean {
+    const conn = this.conn;
+    if (conn !== undefined && conn.isOpen) return conn.send(payload);
+    if (this.closedForGood) throw new NotConnectedError('The client is closed');
+    if (!this.queueWhileDisconnected) throw new NotConnectedError(`Not connected to ${this.describeTarget()}`);
+    const encoded = encodePayload(this.encoder, payload);
+    const size = Buffer.isBuffer(encoded)
+      ? encoded.length
+      : (encoded as readonly Buffer[]).reduce((n, part) => n + part.length, 0);
+    if (this.queuedBytes + size > this.settings.maxPendingBytes) {
+      throw new QueueFullError(this.queuedBytes + size, this.settings.maxPendingBytes);
+    }
+    this.queue.push(encoded);
+    this.queuedBytes += size;
+    return this.queuedBytes < WRITE_HIGH_WATER_MARK;
+  }
+
+  close(): Promise<void> {
+    if (this.closing !== undefined) return this.closing;
+    this.closedForGood = true;
+    this.finish();
+    this.cancelWait?.(new ConnectAbortedError('The client was closed'));
+    if (this.queue.length > 0) {
+      const count = this.queue.length;
+      this.queue = [];
+      this.queuedBytes = 0;
+      this.reportError(new NotConnectedError(`${count} queued messages were not sent: the client was closed`));
+    }
+    const conn = this.conn;
+    this.closing = (conn === undefined ? Promise.resolve() : conn.close()).then(() => {
+      this.log.info('client closed');
+    });
+    return this.closing;
+  }
+
+  protected failConnection(err: SockframeError): void {
+    if (this.conn !== undefined) this.conn.destroy(err);
+    else this.reportError(err);
+  }
+
+  /** Tries to connect, retrying under the policy. `attempt` retries have been made already. */
+  private async run(signal: AbortSignal | undefined, attempt: number): Promise<void> {
+    let retries = attempt;
+    for (;;) {
+      if (retries > 0) {
+        const policy = this.reconnectPolicy as ResolvedReconnect;
+        const delayMs = backoffDelay(policy, retries);
+        this.log.info({ attempt: retries, delayMs }, 'reconnecting');
+        this.dispatchSimple('reconnecting', { attempt: retries, delayMs });
+        await this.wait(delayMs, signal);
+      }
+      try {
+        await this.attempt(signal);
+        return;
+      } catch (err) {
+        const error = err as SockframeError;
+        if (error instanceof ConnectAbortedError || this.closedForGood) throw error;
+        this.log.debug({ err: error, attempt: retries }, 'connect attempt failed');
+        const policy = this.reconnectPolicy;
+        if (policy === undefined || retries >= policy.maxAttempts) throw error;
+        retries++;
+      }
+    }
+  }
+
+  private wait(ms: number, signal: AbortSignal | undefined): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const done = (err?: SockframeError): void => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        this.cancelWait = undefined;
+        if (err === undefined) resolve();
+        else reject(err);
+      };
+      const onAbort = (): void => done(new ConnectAbortedError('Aborted', signal?.reason));
+      const timer = setTimeout(() => done(), ms);
+      this.cancelWait = done;
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  private attempt(signal: AbortSignal | undefined): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.log.debug({ target: this.describeTarget() }, 'connecting');
+      const socket = this.createSocket();
+      const ready = this.readyEvent();
+      let timer: NodeJS.Timeout | undefined;
+      const cleanup = (): void => {
+        if (timer !== undefined) clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        socket.off('error', onError);
+        socket.off(ready, onReady);
+        this.cancelWait = undefined;
+      };
+      const fail = (err: SockframeError): void => {
+        cleanup();
+        socket.destroy();
+        reject(err);
+      };
+      const onError = (err: Error): void => fail(new SocketError(err));
+      const onAbort = (): void => fail(new ConnectAbortedError('Aborted', signal?.reason));
+      const onReady = (): void => {
+        cleanup();
+        if (this.closedForGood) {
+          socket.destroy();
+          reject(new ConnectAbortedError('The client was closed'));
+          return;
+        }
+        this.adopt(socket);
+        resolve();
+      };
+      if (this.connectTimeout > 0) {
+        timer = setTimeout(() => fail(new ConnectTimeoutError(this.connectTimeout)), this.connectTimeout);
+      }
+      this.cancelWait = fail;
+      signal?.addEventListener('abort', onAbort, { once: true });
+      socket.once('error', onError);
+      socket.once(ready, onReady);
+    });
+  }
+
+  private adopt(socket: Socket): void {
+    tuneSocket(socket, this.noDelay, this.keepAlive);
+    const id = ++this.connectionCount;
+    const conn = new Connection(
+      id,
+      socket,
+      this.settings,
+      {
+        message: (message) => this.dispatchMessage(message),
+        error: (err) => this.reportError(err),
+        close: (reason) => this.onConnectionClosed(conn, reason),
+      },
+      this.log.child({ connId: id }),
+    );
+    conn.on('drain', () => this.dispatchSimple('drain'));
+    this.conn = conn;
+    this.log.info({ target: this.describeTarget(), connId: id }, 'connected');
+    // What was queued while disconnected goes first, in order.
+    const queued = this.queue;
+    this.queue = [];
+    this.queuedBytes = 0;
+    for (const encoded of queued) conn.sendEncoded(encoded);
+    this.dispatchConnect();
+  }
+
+  private onConnectionClosed(conn: Connection, reason: CloseReason): void {
+    if (this.conn === conn) this.conn = undefined;
+    const retry = this.reconnectPolicy !== undefined && !this.closedForGood;
+    if (!retry) this.finish();
+    this.dispatchClose(reason);
+    if (!retry || this.connecting !== undefined) return;
+    const running = this.run(undefined, 1);
+    this.connecting = running;
+    running.then(
+      () => {
+        if (this.connecting === running) this.connecting = undefined;
+      },
+      (err: unknown) => {
+        if (this.connecting === running) this.connecting = undefined;
+        if (err instanceof ConnectAbortedError) return;
+        this.log.warn({ err }, 'giving up reconnecting');
+        this.finish();
+        this.reportError(err as SockframeError);
+      },
+    );
+  }
+}

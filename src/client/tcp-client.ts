@@ -1,0 +1,52 @@
+import { connect, type Socket } from 'node:net';
+import { StreamClient, type StreamClientOptions } from './stream-client';
+
+export interface TcpClientOptions extends StreamClientOptions {
+  port: number;
+  /** @default 'localhost' */
+  host?: string;
+  /** 4 or 6 to force an address family. */
+  family?: 4 | 6;
+  localAddress?: string;
+}
+
+/** A TCP client. */
+export class TcpClient extends StreamClient {
+  private readonly target: { port: number; host: string; family?: 4 | 6; localAddress?: string };
+
+  constructor(options: TcpClientOptions) {
+    super(options, 'tcp-client');
+    this.target = checkTcpTarget(options);
+  }
+
+  protected createSocket(): Socket {
+    return connect({ ...this.target, allowHalfOpen: true });
+  }
+
+  protected readyEvent(): 'connect' {
+    return 'connect';
+  }
+
+  protected describeTarget(): string {
+    return `${this.target.host}:${this.target.port}`;
+  }
+}
+
+export function checkTcpTarget(options: TcpClientOptions): {
+  port: number;
+  host: string;
+  family?: 4 | 6;
+  localAddress?: string;
+} {
+  const { port, host = 'localhost', family, localAddress } = options;
+  if (!Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new TypeError(`The "port" option must be an integer from 1 to 65535; got ${String(port)}.`);
+  }
+  if (typeof host !== 'string' || host === '') throw new TypeError('The "host" option must be a non-empty string.');
+  return {
+    port,
+    host,
+    ...(family === undefined ? {} : { family }),
+    ...(localAddress === undefined ? {} : { localAddress }),
+  };
+}
