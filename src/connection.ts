@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import type { Socket } from 'node:net';
 import { TypedEmitter } from 'tiny-typed-emitter';
 import type { Logger } from 'pino';
@@ -11,7 +12,8 @@ import {
   type SockframeError,
 } from './errors';
 import { MessageAssembler } from './framing/assembler';
-import type { Framing, FramingOption } from './framing/framing';
+import type { Framing, FramingOption, LengthFraming } from './framing/framing';
+import { releaseRegion, WriteBatch } from './write-batch';
 
 /** Why a connection closed. `error` carries the fault, which was also reported as an 'error'. */
 export type CloseReason =
@@ -65,8 +67,6 @@ export type Payload = Buffer | Uint8Array | string;
 export const WRITE_HIGH_WATER_MARK = 256 * 1024;
 /** A tick's batch is handed to the socket early once it reaches this size. */
 const BATCH_FLUSH_BYTES = 64 * 1024;
-/** Parts at least this big are written as they are, not copied into a batch buffer. */
-const COPY_LIMIT = 16 * 1024;
 
 const OPEN = 0;
 const CLOSING = 1;
@@ -102,8 +102,9 @@ export class Connection<Data = unknown> extends TypedEmitter<ConnectionEvents> {
   private discarding = false;
   private closeKind: CloseKind | undefined;
   private failure: SockframeError | undefined;
-  private batch: Buffer[] = [];
-  private batchBytes = 0;
+  private readonly batch = new WriteBatch(() => this.flush());
+  /** The framing's in-place header writer, when it has one (the fast path of send()). */
+  private readonly headerFraming: HeaderFraming | undefined;
   private flushQueued = false;
   private needDrain = false;
   private messageTimer: NodeJS.Timeout | undefined;
@@ -142,6 +143,7 @@ export class Connection<Data = unknown> extends TypedEmitter<ConnectionEvents> {
       onError: (err) => this.fail(err),
     });
     this.framing = this.assembler.activeFraming;
+    this.headerFraming = hasHeaderWriter(this.framing) ? this.framing : undefined;
 
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('end', () => this.onEnd());
@@ -161,13 +163,13 @@ export class Connection<Data = unknown> extends TypedEmitter<ConnectionEvents> {
 
   /** Bytes queued for this peer and not yet written to the network. */
   get pendingBytes(): number {
-    return this.batchBytes + this.socket.writableLength;
+    return this.batch.bytes + this.socket.writableLength;
   }
 
   get stats(): ConnectionStats {
     return {
       bytesIn: this.bytesIn,
-      bytesOut: this.bytesOut + this.batchBytes,
+      bytesOut: this.bytesOut + this.batch.bytes,
       messagesIn: this.messagesIn,
       messagesOut: this.messagesOut,
       connectedAt: this.connectedAt,
@@ -185,15 +187,11 @@ export class Connection<Data = unknown> extends TypedEmitter<ConnectionEvents> {
         this.state === CLOSING ? `Connection ${this.id} is closing` : `Connection ${this.id} is closed`,
       );
     }
-    const encoded = encodePayload(this.framing, payload);
-    if (Buffer.isBuffer(encoded)) {
-      this.batch.push(encoded);
-      this.batchBytes += encoded.length;
+    const headerFraming = this.headerFraming;
+    if (headerFraming !== undefined) {
+      this.batch.frame(headerFraming, Buffer.isBuffer(payload) ? payload : toBuffer(payload));
     } else {
-      for (const part of encoded as readonly Buffer[]) {
-        this.batch.push(part);
-        this.batchBytes += part.length;
-      }
+      this.queueEncoded(encodePayload(this.framing, payload));
     }
     this.messagesOut++;
     return this.afterQueue();
@@ -202,17 +200,14 @@ export class Connection<Data = unknown> extends TypedEmitter<ConnectionEvents> {
   /** @internal Queues already-framed bytes (shared by broadcast, which encodes once). */
   sendEncoded(parts: Buffer | readonly Buffer[]): boolean {
     if (this.state !== OPEN) throw new NotConnectedError(`Connection ${this.id} is not open`);
-    if (Buffer.isBuffer(parts)) {
-      this.batch.push(parts);
-      this.batchBytes += parts.length;
-    } else {
-      for (const part of parts as readonly Buffer[]) {
-        this.batch.push(part);
-        this.batchBytes += part.length;
-      }
-    }
+    this.queueEncoded(parts);
     this.messagesOut++;
     return this.afterQueue();
+  }
+
+  private queueEncoded(encoded: Buffer | readonly Buffer[]): void {
+    if (Buffer.isBuffer(encoded)) this.batch.append(encoded);
+    else for (const part of encoded as readonly Buffer[]) this.batch.append(part);
   }
 
   /** Flushes what is queued, ends the stream, and resolves once the socket has closed. */
@@ -290,12 +285,13 @@ export class Connection<Data = unknown> extends TypedEmitter<ConnectionEvents> {
   // ------------------------------------------------------------------ writing
 
   private afterQueue(): boolean {
-    const pending = this.batchBytes + this.socket.writableLength;
+    const queued = this.batch.bytes;
+    const pending = queued + this.socket.writableLength;
     if (pending > this.maxPendingBytes) {
       this.fail(new SlowConsumerError(pending, this.maxPendingBytes));
       return false;
     }
-    if (this.batchBytes >= BATCH_FLUSH_BYTES) {
+    if (queued >= BATCH_FLUSH_BYTES) {
       this.flush();
     } else if (!this.flushQueued) {
       this.flushQueued = true;
@@ -311,28 +307,32 @@ export class Connection<Data = unknown> extends TypedEmitter<ConnectionEvents> {
   /** @internal Hands the batch to the socket in as few writes as possible. */
   flush(): void {
     this.flushQueued = false;
-    const parts = this.batch;
-    const bytes = this.batchBytes;
-    if (bytes === 0 && parts.length === 0) return;
-    this.batch = [];
-    this.batchBytes = 0;
+    const bytes = this.batch.bytes;
+    if (bytes === 0) return;
     const socket = this.socket;
-    if (socket.destroyed || !socket.writable) return;
+    if (socket.destroyed || !socket.writable) {
+      this.batch.clear();
+      return;
+    }
+    const { parts, slabs } = this.batch.take();
     this.bytesOut += bytes;
     if (parts.length === 1) {
       socket.write(parts[0] as Buffer);
-    } else if (bytes <= 4 * BATCH_FLUSH_BYTES && parts.length * COPY_LIMIT > bytes) {
-      socket.write(Buffer.concat(parts, bytes));
     } else {
       socket.cork();
-      writeCoalesced(socket, parts);
+      for (const part of parts) socket.write(part);
       socket.uncork();
     }
-    if (this.needDrain && socket.writableLength === 0) this.emitDrain();
+    if (socket.writableLength === 0) {
+      // Everything went to the kernel at once: the slab regions can be reused right away.
+      // Otherwise the socket still holds them and they are left to the garbage collector.
+      for (const slab of slabs) if (slab !== undefined) releaseRegion(slab);
+      if (this.needDrain) this.emitDrain();
+    }
   }
 
   private onSocketDrain(): void {
-    if (this.needDrain && this.batchBytes === 0) this.emitDrain();
+    if (this.needDrain && this.batch.bytes === 0) this.emitDrain();
   }
 
   private emitDrain(): void {
@@ -366,8 +366,7 @@ export class Connection<Data = unknown> extends TypedEmitter<ConnectionEvents> {
     this.state = CLOSED;
     if (this.messageTimer !== undefined) clearTimeout(this.messageTimer);
     this.messageTimer = undefined;
-    this.batch = [];
-    this.batchBytes = 0;
+    this.batch.clear();
     const reason: CloseReason =
       this.failure !== undefined
         ? { kind: 'error', error: this.failure }
@@ -398,30 +397,22 @@ function flushConnection(connection: Connection<unknown>): void {
   connection.flush();
 }
 
-/** Writes parts, copying runs of small ones into one buffer and passing big ones through. */
-function writeCoalesced(socket: Socket, parts: readonly Buffer[]): void {
-  let run: Buffer[] = [];
-  let runBytes = 0;
-  for (const part of parts) {
-    if (part.length >= COPY_LIMIT) {
-      if (runBytes > 0) socket.write(run.length === 1 ? (run[0] as Buffer) : Buffer.concat(run, runBytes));
-      run = [];
-      runBytes = 0;
-      socket.write(part);
-    } else {
-      run.push(part);
-      runBytes += part.length;
-    }
-  }
-  if (runBytes > 0) socket.write(run.length === 1 ? (run[0] as Buffer) : Buffer.concat(run, runBytes));
-}
-
 /** Turns a payload into framed bytes. */
 export function encodePayload(framing: Framing, payload: Payload): Buffer | readonly Buffer[] {
-  let buffer: Buffer;
-  if (Buffer.isBuffer(payload)) buffer = payload;
-  else if (typeof payload === 'string') buffer = Buffer.from(payload, 'utf8');
-  else if (payload instanceof Uint8Array) buffer = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
-  else throw new TypeError('A payload must be a Buffer, a Uint8Array or a string.');
+  const buffer = toBuffer(payload);
   return framing.encode ? framing.encode(buffer) : buffer;
+}
+
+/** A payload as a Buffer, without copying Buffers and Uint8Arrays; strings as UTF-8. */
+export function toBuffer(payload: Payload): Buffer {
+  if (Buffer.isBuffer(payload)) return payload;
+  if (typeof payload === 'string') return Buffer.from(payload, 'utf8');
+  if (payload instanceof Uint8Array) return Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+  throw new TypeError('A payload must be a Buffer, a Uint8Array or a string.');
+}
+
+type HeaderFraming = LengthFraming & { encodeHeader(n: number, target: Buffer, offset: number): number };
+
+function hasHeaderWriter(framing: Framing): framing is HeaderFraming {
+  return typeof (framing as LengthFraming).encodeHeader === 'function';
 }

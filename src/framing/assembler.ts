@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import { FrameTooLargeError, FramingHookError, InvalidFrameLengthError, SockframeError } from '../errors';
 import {
   NEED_MORE,
@@ -160,20 +161,22 @@ export class MessageAssembler {
     while (offset < size) {
       const available = size - offset;
       if (available < headerSize) break;
-      const status = this.measure(chunk, offset);
-      if (status === FAILED) return;
-      if (status === UNDECIDED) {
+      const length = this.measure(chunk, offset);
+      if (length < 0) {
+        if (length === FAILED) return;
         this.need = available + 1;
         if (this.need > this.limit) return this.fail(new FrameTooLargeError(this.need, this.limit));
         break;
       }
-      const length = this.frameLength;
-      if (length > available) break;
-      const strip = this.frameStrip;
-      this.frameLength = -1;
-      this.deliver(chunk.subarray(offset + strip, offset + length));
+      if (length > available) {
+        this.frameLength = length;
+        break;
+      }
+      this.delivered++;
+      this.onMessage(chunk.subarray(offset + this.frameStrip, offset + length));
       offset += length;
-      if (generation !== this.generation || this.failure !== null) return;
+      // A reset() from inside onMessage ends this loop; measure() failures return above.
+      if (generation !== this.generation) return;
     }
     if (offset < size) {
       this.pending.push(offset === 0 ? chunk : chunk.subarray(offset));
@@ -191,9 +194,9 @@ export class MessageAssembler {
       if (this.frameLength < 0) {
         if (total < this.need) return this.keep(chunk);
         const headLength = Math.min(total, Math.max(this.need, MIN_HEAD_COPY, 2 * (this.need - 1)));
-        const status = this.measure(this.gather(headLength, chunk), 0);
-        if (status === FAILED) return -1;
-        if (status === UNDECIDED) {
+        const measured = this.measure(this.gather(headLength, chunk), 0);
+        if (measured === FAILED) return -1;
+        if (measured === UNDECIDED) {
           this.need = headLength + 1;
           if (this.need > this.limit) {
             this.fail(new FrameTooLargeError(this.need, this.limit));
@@ -201,6 +204,7 @@ export class MessageAssembler {
           }
           continue;
         }
+        this.frameLength = measured;
       }
       const length = this.frameLength;
       if (total < length) return this.keep(chunk);
@@ -213,10 +217,10 @@ export class MessageAssembler {
   }
 
   /**
-   * Asks the hook for the frame's length and validates the answer. On success, sets
-   * frameLength and frameStrip.
+   * Asks the hook for the frame's length and validates the answer. Returns the length (and sets
+   * frameStrip), or UNDECIDED, or FAILED after reporting the error.
    */
-  private measure(buffer: Buffer, offset: number): Status {
+  private measure(buffer: Buffer, offset: number): number {
     let answer: ReturnType<LengthFraming['messageLength']>;
     const framing = this.lengthFraming as LengthFraming;
     try {
@@ -238,9 +242,8 @@ export class MessageAssembler {
         answer <= this.limit &&
         this.defaultStrip <= answer
       ) {
-        this.frameLength = answer;
         this.frameStrip = this.defaultStrip;
-        return MEASURED;
+        return answer;
       }
       length = answer;
     } else if (answer === NEED_MORE) {
@@ -282,9 +285,8 @@ export class MessageAssembler {
       );
       return FAILED;
     }
-    this.frameLength = length;
     this.frameStrip = strip;
-    return MEASURED;
+    return length;
   }
 
   // ---------------------------------------------------------------- scan framing
@@ -401,7 +403,6 @@ export class MessageAssembler {
   }
 }
 
-type Status = 0 | 1 | 2;
-const MEASURED: Status = 0;
-const UNDECIDED: Status = 1;
-const FAILED: Status = 2;
+/** measure() results that are not a length. */
+const UNDECIDED = -1;
+const FAILED = -2;

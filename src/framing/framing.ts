@@ -41,6 +41,15 @@ export interface LengthFraming {
   readonly maxMessageSize?: number;
   /** Frames an outgoing payload. Without it, `send()` writes the payload as it is. */
   encode?(payload: Buffer): Buffer | readonly Buffer[];
+  /**
+   * Optional fast path for framings whose encoding is a header followed by the payload: writes
+   * the header for a payload of `payloadLength` bytes into `target` at `offset` and returns its
+   * size (at most `maxHeaderSize`). It must write exactly what `encode` puts before the payload.
+   * With it, send() writes small messages straight into its batch buffer.
+   */
+  encodeHeader?(payloadLength: number, target: Buffer, offset: number): number;
+  /** The most bytes encodeHeader writes; required with encodeHeader. */
+  readonly maxHeaderSize?: number;
 }
 
 /** Finds the end of a message inside a stream, resuming where it stopped. */
@@ -110,6 +119,9 @@ export function validateFraming(framing: unknown): asserts framing is Framing {
   }
   if (f.encode !== undefined && typeof f.encode !== 'function') {
     throw new TypeError('A framing\'s "encode" must be a function when given.');
+  }
+  if (f.encodeHeader !== undefined && (!Number.isInteger(f.maxHeaderSize) || (f.maxHeaderSize as number) < 1)) {
+    throw new TypeError('A framing with "encodeHeader" must give "maxHeaderSize", a positive integer.');
   }
 }
 

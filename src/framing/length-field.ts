@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import { checkSize, show } from '../options';
 import type { LengthFraming } from './framing';
 
@@ -108,28 +109,51 @@ export function lengthField(options: LengthFieldOptions = {}): LengthFieldFramin
     }
   };
 
-  const writeField = (target: Buffer, value: number): void => {
+  const writeField = (target: Buffer, at: number, value: number): void => {
     switch (lengthSize) {
       case 1:
-        target[lengthOffset] = value;
+        target[at] = value;
         return;
       case 2:
-        if (little) target.writeUInt16LE(value, lengthOffset);
-        else target.writeUInt16BE(value, lengthOffset);
+        if (little) target.writeUInt16LE(value, at);
+        else target.writeUInt16BE(value, at);
         return;
       case 3:
-        if (little) target.writeUIntLE(value, lengthOffset, 3);
-        else target.writeUIntBE(value, lengthOffset, 3);
+        if (little) target.writeUIntLE(value, at, 3);
+        else target.writeUIntBE(value, at, 3);
         return;
       case 4:
-        if (little) target.writeUInt32LE(value, lengthOffset);
-        else target.writeUInt32BE(value, lengthOffset);
+        // Plain byte stores: this runs once per message sent.
+        if (little) {
+          target[at] = value;
+          target[at + 1] = value >>> 8;
+          target[at + 2] = value >>> 16;
+          target[at + 3] = value >>> 24;
+        } else {
+          target[at] = value >>> 24;
+          target[at + 1] = value >>> 16;
+          target[at + 2] = value >>> 8;
+          target[at + 3] = value;
+        }
         return;
       default:
-        if (little) target.writeBigUInt64LE(BigInt(value), lengthOffset);
-        else target.writeBigUInt64BE(BigInt(value), lengthOffset);
+        if (little) target.writeBigUInt64LE(BigInt(value), at);
+        else target.writeBigUInt64BE(BigInt(value), at);
     }
   };
+
+  /** Zeroes for the bytes before the length field, then the field. */
+  function writeHeader(payloadLength: number, target: Buffer, offset: number): number {
+    const value = payloadLength - lengthAdjustment;
+    if (value < 0 || value > fieldMax) {
+      throw new RangeError(
+        `A payload of ${payloadLength} bytes cannot be encoded in a ${lengthSize}-byte length field with lengthAdjustment ${lengthAdjustment}.`,
+      );
+    }
+    if (lengthOffset > 0) target.fill(0, offset, offset + lengthOffset);
+    writeField(target, offset + lengthOffset, value);
+    return headerSize;
+  }
 
   return {
     headerSize,
@@ -145,16 +169,12 @@ export function lengthField(options: LengthFieldOptions = {}): LengthFieldFramin
     messageLengthAt(buffer: Buffer, offset: number): number {
       return readField(buffer, offset + lengthOffset) + extra;
     },
+    maxHeaderSize: headerSize,
     encode(payload: Buffer): readonly Buffer[] {
-      const value = payload.length - lengthAdjustment;
-      if (value < 0 || value > fieldMax) {
-        throw new RangeError(
-          `A payload of ${payload.length} bytes cannot be encoded in a ${lengthSize}-byte length field with lengthAdjustment ${lengthAdjustment}.`,
-        );
-      }
-      const header = Buffer.alloc(headerSize);
-      writeField(header, value);
+      const header = Buffer.allocUnsafe(headerSize);
+      writeHeader(payload.length, header, 0);
       return [header, payload];
     },
+    encodeHeader: writeHeader,
   };
 }

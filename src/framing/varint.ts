@@ -48,6 +48,17 @@ export function varint(
     encode(payload: Buffer): readonly Buffer[] {
       return [encodeVarint(payload.length), payload];
     },
+    maxHeaderSize: MAX_VARINT_BYTES,
+    encodeHeader(payloadLength: number, target: Buffer, offset: number): number {
+      let rest = payloadLength;
+      let at = offset;
+      while (rest >= 0x80) {
+        target[at++] = (rest % 128) | 0x80;
+        rest = Math.floor(rest / 128);
+      }
+      target[at++] = rest;
+      return at - offset;
+    },
   };
 }
 

@@ -47,10 +47,18 @@ export interface ServerPeer {
 export abstract class SocketServer<P extends ServerPeer, L, A> extends TypedEmitter<ServerEvents<P, A>> {
   protected readonly log: Logger;
   protected readonly registry = new Map<P['id'], P>();
+  /** The 'message' listeners, cached: emit() costs a megamorphic lookup per message. */
+  private messageListeners: ((peer: P, message: Buffer) => void)[] | undefined;
 
   protected constructor(log: Logger) {
     super();
     this.log = log;
+    const invalidate = (event: string | symbol): void => {
+      if (event === 'message') this.messageListeners = undefined;
+    };
+    const emitter = this as unknown as NodeJS.EventEmitter;
+    emitter.on('newListener', invalidate);
+    emitter.on('removeListener', invalidate);
   }
 
   /** The open peers, by id. */
@@ -97,9 +105,11 @@ export abstract class SocketServer<P extends ServerPeer, L, A> extends TypedEmit
   }
 
   protected dispatchMessage(peer: P, message: Buffer): void {
+    // rawListeners() keeps once() wrappers, so this behaves as emit() does.
+    const listeners = (this.messageListeners ??= this.rawListeners('message'));
     try {
       this.onMessage(peer, message);
-      this.emit('message', peer, message);
+      for (let i = 0; i < listeners.length; i++) (listeners[i] as (p: P, m: Buffer) => void).call(this, peer, message);
     } catch (err) {
       this.failPeer(peer, new ListenerError('message', err));
     }
