@@ -69,11 +69,16 @@ async function flood(impl: Impl, size: number, count: number): Promise<number> {
   const sender = startWorker(['flood-send', impl, String(size), String(count), String(port)]);
   const result = await receiver.result;
   sender.stop();
-  if (result['bad'] !== 0 || result['messages'] !== count) throw new Error(`${impl} flood lost or garbled messages`);
+  if (result['bad'] !== 0 || result['messages'] !== count)
+    throw new Error(`${impl} flood lost or garbled messages`);
   return result['rate'] as number;
 }
 
-async function echo(impl: Impl, role: 'echo-latency' | 'echo-load', params: number[]): Promise<Record<string, number>> {
+async function echo(
+  impl: Impl,
+  role: 'echo-latency' | 'echo-load',
+  params: number[],
+): Promise<Record<string, number>> {
   const server = startWorker(['echo-server', impl]);
   const port = await server.port;
   const client = startWorker([role, impl, String(port), ...params.map(String)]);
@@ -108,7 +113,9 @@ async function paired(
     values.sockframe.push(got.sockframe as number);
     values.baseline.push(got.baseline as number);
     ratios.push((got.sockframe as number) / (got.baseline as number));
-    progress(`${workload}: round ${round + 1}/${rounds} ratio ${ratios[ratios.length - 1]?.toFixed(3)}${lowerIsBetter ? ' (lower is better)' : ''}`);
+    progress(
+      `${workload}: round ${round + 1}/${rounds} ratio ${ratios[ratios.length - 1]?.toFixed(3)}${lowerIsBetter ? ' (lower is better)' : ''}`,
+    );
   }
   return {
     workload,
@@ -130,16 +137,24 @@ async function main(): Promise<void> {
   ];
   for (const [name, size, count] of floods) {
     if (only !== undefined && only !== 'flood') continue;
-    rows.push(await paired(name, 'msg/s', size === 1024 ? '—' : '≥ 0.90', (impl) => flood(impl, size, count)));
+    rows.push(
+      await paired(name, 'msg/s', size === 1024 ? '—' : '≥ 0.90', (impl) => flood(impl, size, count)),
+    );
   }
   if (only === undefined || only === 'echo') {
     const latencyCount = quick ? 5000 : 20_000;
     const latency: Record<Impl, Record<string, number>[]> = { sockframe: [], baseline: [] };
-    const p99 = await paired('echo p99 (1 client, 64 B)', 'µs', '≤ 1.20', async (impl) => {
-      const result = await echo(impl, 'echo-latency', [latencyCount]);
-      latency[impl].push(result);
-      return result['p99'] as number;
-    }, true);
+    const p99 = await paired(
+      'echo p99 (1 client, 64 B)',
+      'µs',
+      '≤ 1.20',
+      async (impl) => {
+        const result = await echo(impl, 'echo-latency', [latencyCount]);
+        latency[impl].push(result);
+        return result['p99'] as number;
+      },
+      true,
+    );
     rows.push(p99);
     rows.push({
       workload: 'echo p50 (1 client, 64 B)',

@@ -117,7 +117,13 @@ export class Connection<Data = unknown> extends TypedEmitter<ConnectionEvents> {
   private resolveClosed!: () => void;
 
   /** @internal Created by servers and clients; not constructed by users. */
-  constructor(id: number, socket: Socket, settings: ConnectionSettings, handlers: ConnectionHandlers, log: Logger) {
+  constructor(
+    id: number,
+    socket: Socket,
+    settings: ConnectionSettings,
+    handlers: ConnectionHandlers,
+    log: Logger,
+  ) {
     super();
     this.id = id;
     this.socket = socket;
@@ -207,7 +213,7 @@ export class Connection<Data = unknown> extends TypedEmitter<ConnectionEvents> {
 
   private queueEncoded(encoded: Buffer | readonly Buffer[]): void {
     if (Buffer.isBuffer(encoded)) this.batch.append(encoded);
-    else for (const part of encoded as readonly Buffer[]) this.batch.append(part);
+    else for (const part of encoded) this.batch.append(part);
   }
 
   /** Flushes what is queued, ends the stream, and resolves once the socket has closed. */
@@ -264,7 +270,10 @@ export class Connection<Data = unknown> extends TypedEmitter<ConnectionEvents> {
     }
     const delivered = this.assembler.messageCount;
     if (this.messageTimer === undefined) {
-      this.messageTimer = setTimeout(() => this.fail(new MessageTimeoutError(this.messageTimeout)), this.messageTimeout);
+      this.messageTimer = setTimeout(
+        () => this.fail(new MessageTimeoutError(this.messageTimeout)),
+        this.messageTimeout,
+      );
       this.messageTimer.unref();
     } else if (delivered !== this.messagesAtTimerStart) {
       this.messageTimer.refresh();
@@ -407,7 +416,8 @@ export function encodePayload(framing: Framing, payload: Payload): Buffer | read
 export function toBuffer(payload: Payload): Buffer {
   if (Buffer.isBuffer(payload)) return payload;
   if (typeof payload === 'string') return Buffer.from(payload, 'utf8');
-  if (payload instanceof Uint8Array) return Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+  if (payload instanceof Uint8Array)
+    return Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
   throw new TypeError('A payload must be a Buffer, a Uint8Array or a string.');
 }
 

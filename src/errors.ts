@@ -206,7 +206,10 @@ export class IncompleteMessageError extends SockframeError {
   readonly bufferedBytes: number;
 
   constructor(bufferedBytes: number) {
-    super('ERR_INCOMPLETE_MESSAGE', `Stream ended in the middle of a message (${bufferedBytes} bytes received)`);
+    super(
+      'ERR_INCOMPLETE_MESSAGE',
+      `Stream ended in the middle of a message (${bufferedBytes} bytes received)`,
+    );
     this.bufferedBytes = bufferedBytes;
   }
 }

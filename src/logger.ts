@@ -15,7 +15,11 @@ export function componentLogger(option: LoggerOption, component: string): Logger
     silent ??= pino({ level: 'silent' });
     return silent;
   }
-  if (typeof option !== 'object' || option === null || typeof (option as Partial<Logger>).child !== 'function') {
+  if (
+    typeof option !== 'object' ||
+    option === null ||
+    typeof (option as Partial<Logger>).child !== 'function'
+  ) {
     throw new TypeError('The "logger" option must be a pino logger.');
   }
   return option.child({ component });

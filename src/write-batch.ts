@@ -36,7 +36,12 @@ function retire(slab: Slab): void {
 }
 
 function recycle(slab: Slab): void {
-  if (slab.retired && slab.pending === 0 && slab.buffer.length === SLAB_SIZE && freeSlabs.length < MAX_FREE_SLABS) {
+  if (
+    slab.retired &&
+    slab.pending === 0 &&
+    slab.buffer.length === SLAB_SIZE &&
+    freeSlabs.length < MAX_FREE_SLABS
+  ) {
     freeSlabs.push(slab.buffer);
   }
 }
@@ -90,7 +95,10 @@ export class WriteBatch {
   }
 
   /** Queues a header written in place by the framing, then the payload. */
-  frame(framing: LengthFraming & { encodeHeader(n: number, t: Buffer, o: number): number }, payload: Buffer): void {
+  frame(
+    framing: LengthFraming & { encodeHeader(n: number, t: Buffer, o: number): number },
+    payload: Buffer,
+  ): void {
     const length = payload.length;
     const maxHeader = framing.maxHeaderSize as number;
     if (length >= COPY_LIMIT) {
@@ -135,7 +143,12 @@ export class WriteBatch {
   /** A buffer with at least `size` free bytes at `this.end`, extending the open region if it can. */
   private reserve(size: number): Buffer {
     const slab = this.slab;
-    if (slab !== undefined && slab === current && slab.used === this.end && this.end + size <= slab.buffer.length) {
+    if (
+      slab !== undefined &&
+      slab === current &&
+      slab.used === this.end &&
+      this.end + size <= slab.buffer.length
+    ) {
       return slab.buffer;
     }
     if (current.used + size > current.buffer.length) {

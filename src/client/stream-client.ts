@@ -116,7 +116,7 @@ export const STREAM_CLIENT_DEFAULTS = Object.freeze({
   idleTimeout: 0,
   messageTimeout: 30_000,
   noDelay: true,
-  keepAlive: false as boolean | number,
+  keepAlive: false,
   queueWhileDisconnected: false,
 });
 
@@ -146,7 +146,11 @@ function resolveReconnect(option: boolean | ReconnectOptions | undefined): Resol
   }
   const maxAttempts = option.maxAttempts ?? RECONNECT_DEFAULTS.maxAttempts;
   if (maxAttempts !== Infinity) checkSize('reconnect.maxAttempts', maxAttempts, 1);
-  const initialDelay = checkTime('reconnect.initialDelay', option.initialDelay, RECONNECT_DEFAULTS.initialDelay);
+  const initialDelay = checkTime(
+    'reconnect.initialDelay',
+    option.initialDelay,
+    RECONNECT_DEFAULTS.initialDelay,
+  );
   const maxDelay = checkTime('reconnect.maxDelay', option.maxDelay, RECONNECT_DEFAULTS.maxDelay);
   return { initialDelay, maxDelay: Math.max(maxDelay, initialDelay), factor, jitter, maxAttempts };
 }
@@ -190,12 +194,28 @@ export abstract class StreamClient extends SocketClient {
     this.settings = {
       // A factory gives each connection its own framing; a plain framing is shared.
       framing: typeof framing === 'function' ? framing : this.encoder,
-      maxMessageSize: checkSize('maxMessageSize', options.maxMessageSize, STREAM_CLIENT_DEFAULTS.maxMessageSize),
-      maxPendingBytes: checkSize('maxPendingBytes', options.maxPendingBytes, STREAM_CLIENT_DEFAULTS.maxPendingBytes),
+      maxMessageSize: checkSize(
+        'maxMessageSize',
+        options.maxMessageSize,
+        STREAM_CLIENT_DEFAULTS.maxMessageSize,
+      ),
+      maxPendingBytes: checkSize(
+        'maxPendingBytes',
+        options.maxPendingBytes,
+        STREAM_CLIENT_DEFAULTS.maxPendingBytes,
+      ),
       idleTimeout: checkTime('idleTimeout', options.idleTimeout, STREAM_CLIENT_DEFAULTS.idleTimeout),
-      messageTimeout: checkTime('messageTimeout', options.messageTimeout, STREAM_CLIENT_DEFAULTS.messageTimeout),
+      messageTimeout: checkTime(
+        'messageTimeout',
+        options.messageTimeout,
+        STREAM_CLIENT_DEFAULTS.messageTimeout,
+      ),
     };
-    this.connectTimeout = checkTime('connectTimeout', options.connectTimeout, STREAM_CLIENT_DEFAULTS.connectTimeout);
+    this.connectTimeout = checkTime(
+      'connectTimeout',
+      options.connectTimeout,
+      STREAM_CLIENT_DEFAULTS.connectTimeout,
+    );
     this.noDelay = checkBoolean('noDelay', options.noDelay, STREAM_CLIENT_DEFAULTS.noDelay);
     const keepAlive = options.keepAlive ?? STREAM_CLIENT_DEFAULTS.keepAlive;
     if (typeof keepAlive !== 'boolean') checkTime('keepAlive', keepAlive, 0);
@@ -245,11 +265,10 @@ export abstract class StreamClient extends SocketClient {
     const conn = this.conn;
     if (conn !== undefined && conn.isOpen) return conn.send(payload);
     if (this.closedForGood) throw new NotConnectedError('The client is closed');
-    if (!this.queueWhileDisconnected) throw new NotConnectedError(`Not connected to ${this.describeTarget()}`);
+    if (!this.queueWhileDisconnected)
+      throw new NotConnectedError(`Not connected to ${this.describeTarget()}`);
     const encoded = encodePayload(this.encoder, payload);
-    const size = Buffer.isBuffer(encoded)
-      ? encoded.length
-      : (encoded as readonly Buffer[]).reduce((n, part) => n + part.length, 0);
+    const size = Buffer.isBuffer(encoded) ? encoded.length : encoded.reduce((n, part) => n + part.length, 0);
     if (this.queuedBytes + size > this.settings.maxPendingBytes) {
       throw new QueueFullError(this.queuedBytes + size, this.settings.maxPendingBytes);
     }
@@ -267,7 +286,9 @@ export abstract class StreamClient extends SocketClient {
       const count = this.queue.length;
       this.queue = [];
       this.queuedBytes = 0;
-      this.reportError(new NotConnectedError(`${count} queued messages were not sent: the client was closed`));
+      this.reportError(
+        new NotConnectedError(`${count} queued messages were not sent: the client was closed`),
+      );
     }
     const conn = this.conn;
     this.closing = (conn === undefined ? Promise.resolve() : conn.close()).then(() => {

@@ -42,7 +42,8 @@ export function checkTcpTarget(options: TcpClientOptions): {
   if (!Number.isInteger(port) || port < 1 || port > 65535) {
     throw new TypeError(`The "port" option must be an integer from 1 to 65535; got ${String(port)}.`);
   }
-  if (typeof host !== 'string' || host === '') throw new TypeError('The "host" option must be a non-empty string.');
+  if (typeof host !== 'string' || host === '')
+    throw new TypeError('The "host" option must be a non-empty string.');
   return {
     port,
     host,

@@ -4,7 +4,8 @@ import { StreamClient } from './stream-client';
 import { checkTcpTarget, type TcpClientOptions } from './tcp-client';
 
 /** TcpClientOptions plus node:tls connect options (ca, servername, rejectUnauthorized, cert…). */
-export type TlsClientOptions = TcpClientOptions & Omit<ConnectionOptions, 'port' | 'host' | 'socket' | 'path'>;
+export type TlsClientOptions = TcpClientOptions &
+  Omit<ConnectionOptions, 'port' | 'host' | 'socket' | 'path'>;
 
 const OWN_OPTIONS = new Set([
   'framing',
@@ -34,7 +35,7 @@ export class TlsClient extends StreamClient {
     this.target = checkTcpTarget(options);
     const tls: Record<string, unknown> = {};
     for (const [key, value] of Object.entries(options)) if (!OWN_OPTIONS.has(key)) tls[key] = value;
-    this.tlsOptions = tls as ConnectionOptions;
+    this.tlsOptions = tls;
   }
 
   protected createSocket(): Socket {

@@ -120,7 +120,10 @@ export function validateFraming(framing: unknown): asserts framing is Framing {
   if (f.encode !== undefined && typeof f.encode !== 'function') {
     throw new TypeError('A framing\'s "encode" must be a function when given.');
   }
-  if (f.encodeHeader !== undefined && (!Number.isInteger(f.maxHeaderSize) || (f.maxHeaderSize as number) < 1)) {
+  if (
+    f.encodeHeader !== undefined &&
+    (!Number.isInteger(f.maxHeaderSize) || (f.maxHeaderSize as number) < 1)
+  ) {
     throw new TypeError('A framing with "encodeHeader" must give "maxHeaderSize", a positive integer.');
   }
 }

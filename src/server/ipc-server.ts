@@ -43,7 +43,12 @@ export class IpcServer<Data = unknown> extends StreamServer<IpcListenOptions, Ip
   }
 
   protected async bind(options: IpcListenOptions): Promise<void> {
-    if (typeof options !== 'object' || options === null || typeof options.path !== 'string' || options.path === '') {
+    if (
+      typeof options !== 'object' ||
+      options === null ||
+      typeof options.path !== 'string' ||
+      options.path === ''
+    ) {
       throw new TypeError('IpcServer.listen() needs { path }, a socket path or pipe name.');
     }
     const { path, backlog, mode } = options;
@@ -51,7 +56,8 @@ export class IpcServer<Data = unknown> extends StreamServer<IpcListenOptions, Ip
     try {
       await this.listenNet({ path, backlog }, path);
     } catch (err) {
-      if (!(err instanceof AddressInUseError) || !isSocketFilePath(path) || !(await isStaleSocket(path))) throw err;
+      if (!(err instanceof AddressInUseError) || !isSocketFilePath(path) || !(await isStaleSocket(path)))
+        throw err;
       this.log.info({ path }, 'replacing a stale socket file');
       unlinkSync(path);
       await this.listenNet({ path, backlog }, path);

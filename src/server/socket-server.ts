@@ -109,7 +109,8 @@ export abstract class SocketServer<P extends ServerPeer, L, A> extends TypedEmit
     const listeners = (this.messageListeners ??= this.rawListeners('message'));
     try {
       this.onMessage(peer, message);
-      for (let i = 0; i < listeners.length; i++) (listeners[i] as (p: P, m: Buffer) => void).call(this, peer, message);
+      for (let i = 0; i < listeners.length; i++)
+        (listeners[i] as (p: P, m: Buffer) => void).call(this, peer, message);
     } catch (err) {
       this.failPeer(peer, new ListenerError('message', err));
     }
@@ -136,7 +137,10 @@ export abstract class SocketServer<P extends ServerPeer, L, A> extends TypedEmit
   }
 
   protected dispatchDrop(info: DropInfo): void {
-    this.log.warn({ remote: info.remoteAddress, remotePort: info.remotePort, reason: info.reason }, 'refused');
+    this.log.warn(
+      { remote: info.remoteAddress, remotePort: info.remotePort, reason: info.reason },
+      'refused',
+    );
     try {
       this.emit('drop', info);
     } catch (err) {

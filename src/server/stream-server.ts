@@ -70,7 +70,7 @@ export const STREAM_SERVER_DEFAULTS = Object.freeze({
   idleTimeout: 120_000,
   messageTimeout: 30_000,
   noDelay: true,
-  keepAlive: false as boolean | number,
+  keepAlive: false,
   closeTimeout: 5_000,
 });
 
@@ -90,11 +90,27 @@ export function resolveStreamServerOptions(options: StreamServerOptions): Resolv
   if (typeof keepAlive !== 'boolean') checkTime('keepAlive', keepAlive, 0);
   return {
     framing,
-    maxMessageSize: checkSize('maxMessageSize', options.maxMessageSize, STREAM_SERVER_DEFAULTS.maxMessageSize),
-    maxPendingBytes: checkSize('maxPendingBytes', options.maxPendingBytes, STREAM_SERVER_DEFAULTS.maxPendingBytes),
-    maxConnections: checkSize('maxConnections', options.maxConnections, STREAM_SERVER_DEFAULTS.maxConnections),
+    maxMessageSize: checkSize(
+      'maxMessageSize',
+      options.maxMessageSize,
+      STREAM_SERVER_DEFAULTS.maxMessageSize,
+    ),
+    maxPendingBytes: checkSize(
+      'maxPendingBytes',
+      options.maxPendingBytes,
+      STREAM_SERVER_DEFAULTS.maxPendingBytes,
+    ),
+    maxConnections: checkSize(
+      'maxConnections',
+      options.maxConnections,
+      STREAM_SERVER_DEFAULTS.maxConnections,
+    ),
     idleTimeout: checkTime('idleTimeout', options.idleTimeout, STREAM_SERVER_DEFAULTS.idleTimeout),
-    messageTimeout: checkTime('messageTimeout', options.messageTimeout, STREAM_SERVER_DEFAULTS.messageTimeout),
+    messageTimeout: checkTime(
+      'messageTimeout',
+      options.messageTimeout,
+      STREAM_SERVER_DEFAULTS.messageTimeout,
+    ),
     noDelay: checkBoolean('noDelay', options.noDelay, STREAM_SERVER_DEFAULTS.noDelay),
     keepAlive,
   };
@@ -244,20 +260,20 @@ export abstract class StreamServer<L, A, Data = unknown> extends SocketServer<Co
       return;
     }
     const id = ++this.nextId;
-    const remote = socket.remoteAddress === undefined ? this.component : `${socket.remoteAddress}:${socket.remotePort}`;
+    const remote =
+      socket.remoteAddress === undefined ? this.component : `${socket.remoteAddress}:${socket.remotePort}`;
     const log = this.log.child({ connId: id, remote });
     // Handlers are bound before the connection exists; no event can fire before it does.
-    let conn: Connection<Data> | undefined;
-    conn = new Connection<Data>(
+    const conn: Connection<Data> = new Connection<Data>(
       id,
       socket,
       this.settings,
       {
-        message: (message) => this.dispatchMessage(conn as Connection<Data>, message),
+        message: (message) => this.dispatchMessage(conn, message),
         error: (err) => this.reportError(err, conn),
         close: (reason) => {
           this.registry.delete(id);
-          this.dispatchClose(conn as Connection<Data>, reason);
+          this.dispatchClose(conn, reason);
         },
       },
       log,

@@ -21,7 +21,7 @@ const OWN_OPTIONS = new Set([
 function tlsOnly(options: TlsServerOptions): TlsOptions {
   const tls: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(options)) if (!OWN_OPTIONS.has(key)) tls[key] = value;
-  return tls as TlsOptions;
+  return tls;
 }
 
 /** A TLS server; messages are framed inside the encrypted stream. */
