@@ -33,7 +33,10 @@ function digest(message: Buffer): string {
   return createHash('sha1').update(message).digest('hex');
 }
 
-async function runClient(port: number, id: number): Promise<{ sent: number; bytes: number; mismatches: number }> {
+async function runClient(
+  port: number,
+  id: number,
+): Promise<{ sent: number; bytes: number; mismatches: number }> {
   const client = new TcpClient({ port, host: '127.0.0.1', logger });
   const expected: string[] = [];
   let mismatches = 0;
@@ -63,7 +66,9 @@ async function runClient(port: number, id: number): Promise<{ sent: number; byte
 async function runSplitWriter(port: number): Promise<number> {
   const socket = connect(port, '127.0.0.1');
   await new Promise((resolve) => socket.once('connect', resolve));
-  const messages = ['split', 'across', 'many', 'tiny', 'writes'].map((word) => Buffer.from(`${word} (by hand)`));
+  const messages = ['split', 'across', 'many', 'tiny', 'writes'].map((word) =>
+    Buffer.from(`${word} (by hand)`),
+  );
   const stream = Buffer.concat(
     messages.map((payload) => {
       const header = Buffer.alloc(4);
@@ -78,7 +83,7 @@ async function runSplitWriter(port: number): Promise<number> {
       if (echoed.length === stream.length) resolve();
     }),
   );
-  for (let at = 0; at < stream.length; ) {
+  for (let at = 0; at < stream.length;) {
     const piece = 1 + (at % 7);
     socket.write(stream.subarray(at, at + piece));
     at += piece;

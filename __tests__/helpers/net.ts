@@ -7,9 +7,9 @@ import pino, { type Logger } from 'pino';
 
 /** Everything a test opens, closed in afterEach so no test can leak a handle. */
 export class Resources {
-  private readonly closers: (() => Promise<unknown> | unknown)[] = [];
+  private readonly closers: (() => unknown)[] = [];
 
-  add<T>(resource: T, close: (resource: T) => Promise<unknown> | unknown): T {
+  add<T>(resource: T, close: (resource: T) => unknown): T {
     this.closers.push(() => close(resource));
     return resource;
   }
@@ -69,7 +69,8 @@ export class RawClient {
 
   static connect(options: { port: number; host?: string } | { path: string }): Promise<RawClient> {
     return new Promise((resolve, reject) => {
-      const socket = 'path' in options ? connect({ path: options.path }) : connect(options.port, options.host);
+      const socket =
+        'path' in options ? connect({ path: options.path }) : connect(options.port, options.host);
       socket.once('connect', () => resolve(new RawClient(socket)));
       socket.once('error', reject);
     });
