@@ -23,6 +23,9 @@ export interface DelimitedOptions {
 export function delimited(
   options: DelimitedOptions = {},
 ): ScanFraming & { readonly delimiter: Buffer; encode(payload: Buffer): readonly Buffer[] } {
+  if (typeof options !== 'object' || options === null) {
+    throw new TypeError('delimited() takes an options object.');
+  }
   const raw = options.delimiter ?? '\n';
   if (typeof raw !== 'string' && !(raw instanceof Uint8Array)) {
     throw new TypeError('The "delimiter" option must be a string or a Uint8Array.');
@@ -34,6 +37,13 @@ export function delimited(
   const maxMessageSize =
     options.maxMessageSize === undefined ? undefined : checkSize('maxMessageSize', options.maxMessageSize, 0);
   const failure = failureTable(delimiter);
+  // When the delimiter's end repeats its start ("\r\n\r\n", "abab"), a payload's tail can run into
+  // the delimiter sent after it and form an earlier one: "x\r\n" + "\r\n\r\n" reads as "x".
+  const selfOverlapping = (failure[delimiter.length - 1] as number) > 0;
+  const formsDelimiterWithTail = (payload: Buffer): boolean => {
+    const tail = payload.subarray(Math.max(0, payload.length - delimiter.length + 1));
+    return Buffer.concat([tail, delimiter]).indexOf(delimiter) < tail.length;
+  };
   return {
     delimiter,
     trailer: delimiter.length,
@@ -46,6 +56,11 @@ export function delimited(
     encode(payload: Buffer): readonly Buffer[] {
       if (payload.indexOf(delimiter) !== -1) {
         throw new RangeError('The payload contains the delimiter; the peer would read it as two messages.');
+      }
+      if (selfOverlapping && formsDelimiterWithTail(payload)) {
+        throw new RangeError(
+          'The payload ends with bytes that form the delimiter with the one sent after it; the peer would read it as two messages.',
+        );
       }
       return [payload, delimiter];
     },

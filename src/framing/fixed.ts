@@ -1,9 +1,10 @@
+import { show } from '../options';
 import type { LengthFraming } from './framing';
 
 /** Every message is exactly `size` bytes; nothing is added on the wire. */
 export function fixedSize(size: number): LengthFraming & { encode(payload: Buffer): Buffer } {
   if (!Number.isSafeInteger(size) || size < 1) {
-    throw new TypeError(`fixedSize() needs a positive integer size; got ${String(size)}.`);
+    throw new TypeError(`fixedSize() needs a positive integer size; got ${show(size)}.`);
   }
   return {
     headerSize: 1,
