@@ -380,7 +380,7 @@ export class Connection<Data = unknown> extends TypedEmitter<ConnectionEvents> {
       this.failure !== undefined
         ? { kind: 'error', error: this.failure }
         : { kind: closeKindWithoutError(this.closeKind) };
-    this.log.debug(
+    this.log.info(
       {
         reason: reason.kind,
         error: this.failure?.code,

@@ -1,7 +1,7 @@
 import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { AddressInUseError } from '../errors';
-import { checkTime } from '../options';
+import { show } from '../options';
 import { StreamServer, type StreamServerOptions } from './stream-server';
 
 export type IpcServerOptions = StreamServerOptions;
@@ -52,7 +52,11 @@ export class IpcServer<Data = unknown> extends StreamServer<IpcListenOptions, Ip
       throw new TypeError('IpcServer.listen() needs { path }, a socket path or pipe name.');
     }
     const { path, backlog, mode } = options;
-    if (mode !== undefined) checkTime('mode', mode, 0);
+    if (mode !== undefined && (!Number.isInteger(mode) || mode < 0 || mode > 0o777)) {
+      throw new TypeError(
+        `The "mode" option must be an integer from 0 to 0o777, such as 0o600; got ${show(mode)}.`,
+      );
+    }
     try {
       await this.listenNet({ path, backlog }, path);
     } catch (err) {

@@ -1,6 +1,6 @@
 import { TypedEmitter } from 'tiny-typed-emitter';
 import type { Logger } from 'pino';
-import { ListenerError, type SockframeError } from '../errors';
+import { ListenerError, type SockframeError, type SockframeErrorCode } from '../errors';
 import type { CloseReason, Payload } from '../connection';
 
 /** A connection refused because `maxConnections` was reached. */
@@ -24,6 +24,22 @@ export interface ServerEvents<P, A> {
   error: (err: SockframeError, peer: P | undefined) => void;
   /** A peer refused by a limit. */
   drop: (info: DropInfo) => void;
+}
+
+/** Faults caused by what a peer sent, or failed to send or read, in time. */
+const PEER_FAULT_CODES: ReadonlySet<SockframeErrorCode> = new Set<SockframeErrorCode>([
+  'ERR_FRAME_TOO_LARGE',
+  'ERR_INVALID_FRAME_LENGTH',
+  'ERR_MESSAGE_TIMEOUT',
+  'ERR_IDLE_TIMEOUT',
+  'ERR_SLOW_CONSUMER',
+  'ERR_INCOMPLETE_MESSAGE',
+  'ERR_DATAGRAM_TOO_LARGE',
+]);
+
+/** Whether `err` is the peer's doing; a socket failure counts when it is one peer's socket. */
+function isPeerFault(err: SockframeError, peer: unknown): boolean {
+  return PEER_FAULT_CODES.has(err.code) || (err.code === 'ERR_SOCKET' && peer !== undefined);
 }
 
 export interface CloseOptions {
@@ -53,12 +69,27 @@ export abstract class SocketServer<P extends ServerPeer, L, A> extends TypedEmit
   protected constructor(log: Logger) {
     super();
     this.log = log;
+    this.watchMessageListeners();
+  }
+
+  /** Drops the cached 'message' listeners whenever they change. */
+  private watchMessageListeners(): void {
     const invalidate = (event: string | symbol): void => {
       if (event === 'message') this.messageListeners = undefined;
     };
     const emitter = this as unknown as NodeJS.EventEmitter;
     emitter.on('newListener', invalidate);
     emitter.on('removeListener', invalidate);
+  }
+
+  override removeAllListeners(event?: keyof ServerEvents<P, A>): this {
+    // EventEmitter tells "no argument" from an undefined one.
+    if (event === undefined) super.removeAllListeners();
+    else super.removeAllListeners(event);
+    this.messageListeners = undefined;
+    // Without an event name this also removed the watchers above; put them back.
+    if (event === undefined) this.watchMessageListeners();
+    return this;
   }
 
   /** The open peers, by id. */
@@ -125,9 +156,15 @@ export abstract class SocketServer<P extends ServerPeer, L, A> extends TypedEmit
     }
   }
 
-  /** Reports a fault without ever throwing: a missing or throwing 'error' listener is logged. */
-  protected reportError(err: SockframeError, peer: P | undefined): void {
-    this.log.warn({ err, code: err.code, connId: peer?.id }, 'error');
+  /**
+   * Reports a fault without ever throwing: a missing or throwing 'error' listener is logged.
+   * A peer's fault is expected in production and logged at warn without a stack; anything else
+   * (a throwing listener or hook, a failing server socket) is a bug or an outage: error, with
+   * the stack.
+   */
+  protected reportError(err: SockframeError, peer: P | undefined, peerFault = isPeerFault(err, peer)): void {
+    if (peerFault) this.log.warn({ code: err.code, detail: err.message, connId: peer?.id }, 'error');
+    else this.log.error({ err, code: err.code, connId: peer?.id }, 'error');
     try {
       this.onError(err, peer);
       if (this.listenerCount('error') > 0) this.emit('error', err, peer);

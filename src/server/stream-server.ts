@@ -62,6 +62,9 @@ export interface StreamServerOptions {
   logger?: LoggerOption;
 }
 
+/** Payload bytes shown (in hex) by a trace record of a received message. */
+const TRACED_PAYLOAD_BYTES = 256;
+
 /** The defaults of StreamServerOptions, in one place. */
 export const STREAM_SERVER_DEFAULTS = Object.freeze({
   maxMessageSize: DEFAULT_MAX_MESSAGE_SIZE,
@@ -144,7 +147,7 @@ export abstract class StreamServer<L, A, Data = unknown> extends SocketServer<Co
   private closing: Promise<void> | undefined;
   private boundAddress: A | undefined;
 
-  /** `server` must be created with allowHalfOpen, so replies reach half-closed peers. */
+  /** Accepted sockets are made half-open, so replies reach peers that have ended their side. */
   protected constructor(options: StreamServerOptions, component: string, server: Server) {
     const settings = resolveStreamServerOptions(options);
     super(componentLogger(options.logger, component));
@@ -191,8 +194,14 @@ export abstract class StreamServer<L, A, Data = unknown> extends SocketServer<Co
     try {
       await this.bind(options);
     } catch (err) {
-      this.state = 'new';
+      if (this.state === 'listening') this.state = 'new';
       throw err;
+    }
+    if (this.state !== 'listening') {
+      // close() was called while binding: do not leave a listening socket behind.
+      if (this.server.listening) await new Promise((resolve) => this.server.close(resolve));
+      this.afterClose();
+      throw new ServerClosedError('The server was closed before it started listening.');
     }
     this.server.on('error', (err) => this.reportError(new SocketError(err), undefined));
     this.boundAddress = this.shapeAddress();
@@ -241,8 +250,12 @@ export abstract class StreamServer<L, A, Data = unknown> extends SocketServer<Co
     clearTimeout(timer);
     if (this.sockets.size > 0) {
       this.log.warn({ connections: this.sockets.size }, 'destroying connections left at the close timeout');
+      const gone = [...this.sockets].map((socket) => new Promise((resolve) => socket.once('close', resolve)));
       for (const socket of this.sockets) socket.destroy();
+      await Promise.all(gone);
     }
+    // A destroyed socket reports its close a little later; every 'close' event comes before this resolves.
+    await Promise.all(open.map((conn) => conn.whenClosed()));
     await serverClosed;
     this.afterClose();
     this.state = 'closed';
@@ -259,17 +272,28 @@ export abstract class StreamServer<L, A, Data = unknown> extends SocketServer<Co
       socket.destroy();
       return;
     }
+    socket.allowHalfOpen = true;
     const id = ++this.nextId;
     const remote =
       socket.remoteAddress === undefined ? this.component : `${socket.remoteAddress}:${socket.remotePort}`;
     const log = this.log.child({ connId: id, remote });
+    // Decided once per connection, so that the message path costs nothing when not tracing.
+    const tracePayloads = log.isLevelEnabled('trace');
     // Handlers are bound before the connection exists; no event can fire before it does.
     const conn: Connection<Data> = new Connection<Data>(
       id,
       socket,
       this.settings,
       {
-        message: (message) => this.dispatchMessage(conn, message),
+        message: tracePayloads
+          ? (message) => {
+              log.trace(
+                { bytes: message.length, payload: message.subarray(0, TRACED_PAYLOAD_BYTES).toString('hex') },
+                'message received',
+              );
+              this.dispatchMessage(conn, message);
+            }
+          : (message) => this.dispatchMessage(conn, message),
         error: (err) => this.reportError(err, conn),
         close: (reason) => {
           this.registry.delete(id);
@@ -280,23 +304,34 @@ export abstract class StreamServer<L, A, Data = unknown> extends SocketServer<Co
     );
     tuneSocket(socket, this.settings.noDelay, this.settings.keepAlive);
     this.registry.set(id, conn);
-    log.debug('connection accepted');
+    log.info('connection accepted');
     this.dispatchConnect(conn);
   }
 
   /** Listens on a net.Server, mapping EADDRINUSE to AddressInUseError. */
   protected listenNet(options: object, describe: string): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      const onError = (err: NodeJS.ErrnoException): void => {
+      const settle = (): void => {
+        this.server.off('error', onError);
         this.server.off('listening', onListening);
+        this.server.off('close', onClose);
+      };
+      const onError = (err: NodeJS.ErrnoException): void => {
+        settle();
         reject(err.code === 'EADDRINUSE' ? new AddressInUseError(describe, err) : new SocketError(err));
       };
       const onListening = (): void => {
-        this.server.off('error', onError);
+        settle();
         resolve();
+      };
+      // close() while the address is being resolved: net.Server then never listens nor fails.
+      const onClose = (): void => {
+        settle();
+        reject(new ServerClosedError('The server was closed before it started listening.'));
       };
       this.server.once('error', onError);
       this.server.once('listening', onListening);
+      this.server.once('close', onClose);
       this.server.listen(options);
     });
   }

@@ -30,11 +30,14 @@ export class TlsServer<Data = unknown> extends StreamServer<TcpListenOptions, Tc
     if (typeof options !== 'object' || options === null) {
       throw new TypeError('TlsServer needs options with at least a key and a cert (or pfx).');
     }
-    super(options, 'tls-server', createServer({ ...tlsOnly(options), allowHalfOpen: true }));
+    // Not half-open while handshaking: a peer that hangs up mid-handshake must free its socket at
+    // once (and be reported), not linger until the handshake timeout. Accepted connections are
+    // made half-open by StreamServer, so replies still reach peers that have ended their side.
+    super(options, 'tls-server', createServer({ ...tlsOnly(options), allowHalfOpen: false }));
     // A failed handshake never becomes a connection; it is still reported.
     this.server.on('tlsClientError', (err: Error, socket: { remoteAddress?: string }) => {
       this.log.debug({ remote: socket.remoteAddress }, 'TLS handshake failed');
-      this.reportError(new SocketError(err), undefined);
+      this.reportError(new SocketError(err), undefined, true);
     });
   }
 

@@ -1,0 +1,112 @@
+import { Socket } from 'node:net';
+import { IpcServer, STREAM_SERVER_DEFAULTS, TcpServer, TlsServer, type TcpServerOptions } from 'sockframe';
+import { Resources, waitUntil } from '../helpers/net';
+import { rawClient, startTcp } from './support';
+
+const resources = new Resources();
+afterEach(() => {
+  jest.restoreAllMocks();
+  return resources.closeAll();
+});
+
+test('the defaults are those documented', () => {
+  expect(STREAM_SERVER_DEFAULTS).toEqual({
+    maxMessageSize: 16 * 1024 * 1024,
+    maxPendingBytes: 16 * 1024 * 1024,
+    maxConnections: 10_000,
+    idleTimeout: 120_000,
+    messageTimeout: 30_000,
+    noDelay: true,
+    keepAlive: false,
+    closeTimeout: 5_000,
+  });
+  expect(Object.isFrozen(STREAM_SERVER_DEFAULTS)).toBe(true);
+});
+
+test.each<[string, unknown, string]>([
+  ['maxMessageSize', 0, 'The "maxMessageSize" option must be a positive integer; got 0.'],
+  ['maxMessageSize', 1.5, 'The "maxMessageSize" option must be a positive integer; got 1.5.'],
+  ['maxPendingBytes', '1mb', 'The "maxPendingBytes" option must be a positive integer; got "1mb".'],
+  ['maxConnections', -1, 'The "maxConnections" option must be a positive integer; got -1.'],
+  [
+    'idleTimeout',
+    -5,
+    'The "idleTimeout" option must be a number of milliseconds from 0 to 2147483647; got -5.',
+  ],
+  [
+    'messageTimeout',
+    Infinity,
+    'The "messageTimeout" option must be a number of milliseconds from 0 to 2147483647; got Infinity.',
+  ],
+  ['noDelay', 'yes', 'The "noDelay" option must be a boolean; got "yes".'],
+  [
+    'keepAlive',
+    'on',
+    'The "keepAlive" option must be a number of milliseconds from 0 to 2147483647; got "on".',
+  ],
+  ['logger', console, 'The "logger" option must be a pino logger.'],
+  [
+    'framing',
+    { headerSize: 0, messageLength: () => 1 },
+    'A framing\'s "headerSize" must be an integer of at least 1.',
+  ],
+])('a misused %s option throws a TypeError at construction', (name, value, sentence) => {
+  const options = { [name]: value } as TcpServerOptions;
+  expect(() => new TcpServer(options)).toThrow(new TypeError(sentence));
+  expect(() => new IpcServer(options)).toThrow(TypeError);
+});
+
+test('a TLS server without options is a TypeError', () => {
+  expect(() => new TlsServer(undefined as never)).toThrow(
+    'TlsServer needs options with at least a key and a cert (or pfx).',
+  );
+});
+
+test('close() with a bad timeout is a TypeError', async () => {
+  const server = new TcpServer();
+  expect(() => server.close({ timeout: -1 })).toThrow(TypeError);
+  await server.close();
+});
+
+test('listening twice is refused', async () => {
+  const { server } = await startTcp(resources);
+  await expect(server.listen({ port: 0 })).rejects.toThrow('The server is already listening.');
+});
+
+test('a busy port gives ERR_ADDRESS_IN_USE and the server can listen elsewhere', async () => {
+  const { port } = await startTcp(resources);
+  const second = resources.add(new TcpServer(), (s) => s.close());
+  await expect(second.listen({ port, host: '127.0.0.1' })).rejects.toMatchObject({
+    code: 'ERR_ADDRESS_IN_USE',
+    address: `127.0.0.1:${port}`,
+  });
+  const elsewhere = await second.listen({ port: 0, host: '127.0.0.1' });
+  expect(elsewhere.port).not.toBe(port);
+});
+
+test('noDelay and keepAlive are applied to each accepted socket', async () => {
+  const noDelay = jest.spyOn(Socket.prototype, 'setNoDelay');
+  const keepAlive = jest.spyOn(Socket.prototype, 'setKeepAlive');
+  const { server, port } = await startTcp(resources, { noDelay: false, keepAlive: 15_000 });
+  await rawClient(resources, { port });
+  await waitUntil(() => server.connections.size === 1, 5000, 'the connection');
+  const accepted = [...server.connections.values()][0]?.rawSocket;
+  const callsOn = (spy: jest.SpyInstance): unknown[][] =>
+    spy.mock.contexts.flatMap((context, i) => (context === accepted ? [spy.mock.calls[i] as unknown[]] : []));
+  expect(callsOn(noDelay)).toEqual([[false]]);
+  expect(callsOn(keepAlive)).toEqual([[true, 15_000]]);
+});
+
+test('by default Nagle is off and keep-alive is left alone', async () => {
+  const noDelay = jest.spyOn(Socket.prototype, 'setNoDelay');
+  const keepAlive = jest.spyOn(Socket.prototype, 'setKeepAlive');
+  const { server, port } = await startTcp(resources);
+  await rawClient(resources, { port });
+  await waitUntil(() => server.connections.size === 1, 5000, 'the connection');
+  const accepted = [...server.connections.values()][0]?.rawSocket;
+  const onAccepted = noDelay.mock.contexts.flatMap((context, i) =>
+    context === accepted ? [noDelay.mock.calls[i]] : [],
+  );
+  expect(onAccepted).toEqual([[true]]);
+  expect(keepAlive.mock.contexts).not.toContain(accepted);
+});
