@@ -2,6 +2,7 @@ import { TypedEmitter } from 'tiny-typed-emitter';
 import type { Logger } from 'pino';
 import { ListenerError, type SockframeError } from '../errors';
 import type { CloseReason, Payload } from '../connection';
+import type { CloseOptions } from '../server/socket-server';
 
 /** Reported before each reconnect attempt. */
 export interface ReconnectingInfo {
@@ -46,7 +47,7 @@ export abstract class SocketClient extends TypedEmitter<ClientEvents> {
   /** Sends one message; returns false when the caller should wait for 'drain'. */
   abstract send(payload: Payload): boolean;
   /** Flushes, disconnects for good and resolves once closed. */
-  abstract close(): Promise<void>;
+  abstract close(options?: CloseOptions): Promise<void>;
   /** True while connected. */
   abstract get connected(): boolean;
 

@@ -5,7 +5,7 @@ import {
   NotConnectedError,
   QueueFullError,
   SocketError,
-  type SockframeError,
+  SockframeError,
 } from '../errors';
 import {
   Connection,
@@ -20,7 +20,8 @@ import { resolveFraming, type Framing, type FramingOption } from '../framing/fra
 import { lengthField } from '../framing/length-field';
 import { componentLogger, type LoggerOption } from '../logger';
 import { checkBoolean, checkSize, checkTime, show } from '../options';
-import { tuneSocket } from '../server/stream-server';
+import type { CloseOptions } from '../server/socket-server';
+import { checkCloseTimeout, tuneSocket } from '../server/stream-server';
 import { SocketClient } from './socket-client';
 
 /** Exponential backoff with jitter; every field optional. */
@@ -157,7 +158,11 @@ function resolveReconnect(option: boolean | ReconnectOptions | undefined): Resol
 
 /** The delay before retry number `attempt` (1-based). */
 export function backoffDelay(policy: ResolvedReconnect, attempt: number, random = Math.random): number {
-  const base = Math.min(policy.maxDelay, policy.initialDelay * policy.factor ** (attempt - 1));
+  // 0 × an overflowed factor ** n would be NaN; a zero initial delay stays zero instead.
+  const base =
+    policy.initialDelay === 0
+      ? 0
+      : Math.min(policy.maxDelay, policy.initialDelay * policy.factor ** (attempt - 1));
   return Math.round(base * (1 - policy.jitter * random()));
 }
 
@@ -182,6 +187,8 @@ export abstract class StreamClient extends SocketClient {
   private cancelWait: ((err: SockframeError) => void) | undefined;
   private queue: (Buffer | readonly Buffer[])[] = [];
   private queuedBytes = 0;
+  /** send() returned false while queueing: a 'drain' is owed once the queue is handed over. */
+  private queueOwesDrain = false;
   private connectionCount = 0;
 
   protected constructor(options: StreamClientOptions, component: string) {
@@ -250,9 +257,17 @@ export abstract class StreamClient extends SocketClient {
   }
 
   connect(options: { signal?: AbortSignal } = {}): Promise<void> {
+    if (typeof options !== 'object' || options === null) {
+      return Promise.reject(new TypeError(`connect() takes an options object; got ${show(options)}.`));
+    }
+    const signal = options.signal;
+    if (signal !== undefined && !(signal instanceof AbortSignal)) {
+      return Promise.reject(
+        new TypeError(`The "signal" option must be an AbortSignal; got ${show(signal)}.`),
+      );
+    }
     if (this.closedForGood) return Promise.reject(new ConnectAbortedError('The client is closed'));
     if (this.conn?.isOpen === true) return Promise.resolve();
-    const signal = options.signal;
     if (signal?.aborted === true) return Promise.reject(new ConnectAbortedError('Aborted', signal.reason));
     this.unfinish();
     this.connecting ??= this.run(signal, 0).finally(() => {
@@ -274,11 +289,19 @@ export abstract class StreamClient extends SocketClient {
     }
     this.queue.push(encoded);
     this.queuedBytes += size;
-    return this.queuedBytes < WRITE_HIGH_WATER_MARK;
+    if (this.queuedBytes < WRITE_HIGH_WATER_MARK) return true;
+    this.queueOwesDrain = true;
+    return false;
   }
 
-  close(): Promise<void> {
+  /**
+   * Flushes what is queued on the connection, ends it and resolves once it has closed; a server
+   * that keeps its side open past `timeout` (default 5000 ms) is cut off. Stops reconnecting for
+   * good; messages still queued while disconnected are reported as one ERR_NOT_CONNECTED error.
+   */
+  close(options?: CloseOptions): Promise<void> {
     if (this.closing !== undefined) return this.closing;
+    const timeout = checkCloseTimeout(options);
     this.closedForGood = true;
     this.finish();
     this.cancelWait?.(new ConnectAbortedError('The client was closed'));
@@ -291,10 +314,26 @@ export abstract class StreamClient extends SocketClient {
       );
     }
     const conn = this.conn;
-    this.closing = (conn === undefined ? Promise.resolve() : conn.close()).then(() => {
+    this.closing = (conn === undefined ? Promise.resolve() : this.endConnection(conn, timeout)).then(() => {
       this.log.info('client closed');
     });
     return this.closing;
+  }
+
+  private async endConnection(conn: Connection, timeout: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(true), timeout);
+    });
+    const timedOut = await Promise.race([conn.close().then(() => false), expired]);
+    clearTimeout(timer);
+    if (!timedOut) return;
+    this.log.warn(
+      { connId: conn.id, timeoutMs: timeout },
+      'destroying the connection left at the close timeout',
+    );
+    conn.destroy();
+    await conn.whenClosed();
   }
 
   protected failConnection(err: SockframeError): void {
@@ -317,7 +356,10 @@ export abstract class StreamClient extends SocketClient {
         await this.attempt(signal);
         return;
       } catch (err) {
-        const error = err as SockframeError;
+        // Only network faults are retried: anything else (a TypeError from the socket's own
+        // options, say) would fail the same way every time.
+        if (!(err instanceof SockframeError)) throw err;
+        const error = err;
         if (error instanceof ConnectAbortedError || this.closedForGood) throw error;
         this.log.debug({ err: error, attempt: retries }, 'connect attempt failed');
         const policy = this.reconnectPolicy;
@@ -404,14 +446,23 @@ export abstract class StreamClient extends SocketClient {
     const queued = this.queue;
     this.queue = [];
     this.queuedBytes = 0;
-    for (const encoded of queued) conn.sendEncoded(encoded);
+    let connectionOwesDrain = false;
+    for (const encoded of queued) if (!conn.sendEncoded(encoded)) connectionOwesDrain = true;
     this.dispatchConnect();
+    // A send() that returned false while queueing is owed a 'drain'. When the connection took
+    // the queue without passing its own high-water mark it will not emit one, so it is due now.
+    if (this.queueOwesDrain) {
+      this.queueOwesDrain = false;
+      if (!connectionOwesDrain && conn.isOpen) this.dispatchSimple('drain');
+    }
   }
 
   private onConnectionClosed(conn: Connection, reason: CloseReason): void {
-    if (this.conn === conn) this.conn = undefined;
-    const retry = this.reconnectPolicy !== undefined && !this.closedForGood;
-    if (!retry) this.finish();
+    // A connection that a newer connect() already replaced ends without ending the client.
+    const current = this.conn === conn;
+    if (current) this.conn = undefined;
+    const retry = current && this.reconnectPolicy !== undefined && !this.closedForGood;
+    if (current && !retry) this.finish();
     this.dispatchClose(reason);
     if (!retry || this.connecting !== undefined) return;
     const running = this.run(undefined, 1);
