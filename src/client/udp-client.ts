@@ -1,0 +1,357 @@
+import { createSocket, type Socket } from 'node:dgram';
+import { isIPv6 } from 'node:net';
+import { ConnectAbortedError, NotConnectedError, SocketError, type SockframeError } from '../errors';
+import { WRITE_HIGH_WATER_MARK, type Payload } from '../connection';
+import {
+  checkUdpType,
+  DatagramReader,
+  encodeDatagram,
+  maxDatagramSize,
+  resolveDatagramFraming,
+  type UdpType,
+} from '../datagram';
+import type { Framing, FramingOption } from '../framing/framing';
+import { componentLogger, type LoggerOption } from '../logger';
+import { checkSize, show } from '../options';
+import type { CloseOptions } from '../server/socket-server';
+import { checkCloseTimeout } from '../server/stream-server';
+import { SocketClient } from './socket-client';
+
+/** Options of a UdpClient; `type` and `port` are required. */
+export interface UdpClientOptions {
+  /** The socket type; it must match the server's address family. */
+  type: UdpType;
+  /** The server's port. */
+  port: number;
+  /**
+   * The server's host name or address.
+   * @default 'localhost'
+   */
+  host?: string;
+  /**
+   * When given, each datagram received must be exactly one message under it (else it is dropped
+   * with ERR_INVALID_FRAME_LENGTH) and send() frames with its encoder. A factory is called once.
+   * @default none: datagrams pass as they are
+   */
+  framing?: FramingOption;
+  /**
+   * The largest datagram accepted, in bytes; larger ones are dropped with ERR_FRAME_TOO_LARGE.
+   * @default the largest datagram of the type: 65507 (udp4) or 65527 (udp6)
+   */
+  maxMessageSize?: number;
+  /**
+   * The local address to bind.
+   * @default all interfaces
+   */
+  localAddress?: string;
+  /**
+   * The local port to bind; 0 picks a free one.
+   * @default 0
+   */
+  localPort?: number;
+  /** SO_RCVBUF in bytes. @default the system's */
+  recvBufferSize?: number;
+  /** SO_SNDBUF in bytes. @default the system's */
+  sendBufferSize?: number;
+  /**
+   * A pino logger; the client logs on `child({ component: 'udp-client' })`.
+   * @default silent
+   */
+  logger?: LoggerOption;
+}
+
+/** Counters of a UdpClient since it was created. */
+export interface UdpClientStats {
+  readonly datagramsIn: number;
+  readonly bytesIn: number;
+  /** Messages delivered to the 'message' listeners. */
+  readonly messagesIn: number;
+  /** Datagrams dropped as too large or, under a framing, not exactly one message. */
+  readonly rejected: number;
+  readonly datagramsOut: number;
+  readonly bytesOut: number;
+}
+
+export interface UdpEndpoint {
+  address: string;
+  port: number;
+  family: string;
+}
+
+/**
+ * A UDP client over a connected node:dgram socket: it sends to, and only hears from, one server.
+ * Datagram boundaries are kept. A fault (a malformed datagram, ICMP port unreachable reported as
+ * ERR_SOCKET with syscallCode 'ECONNREFUSED') is an 'error' event; the client stays connected,
+ * since a datagram socket has no connection to lose.
+ */
+export class UdpClient extends SocketClient {
+  readonly type: UdpType;
+  private readonly host: string;
+  private readonly port: number;
+  private readonly local: { address?: string; port: number } | undefined;
+  private readonly bufferSizes: { recvBufferSize?: number; sendBufferSize?: number };
+  private readonly framing: Framing | undefined;
+  private readonly reader: DatagramReader;
+  private readonly maxDatagram: number;
+  private readonly sendCallback: (err: Error | null) => void;
+
+  private socket: Socket | undefined;
+  private connecting: Promise<void> | undefined;
+  private cancelConnect: ((err: SockframeError) => void) | undefined;
+  private closing: Promise<void> | undefined;
+  private closedForGood = false;
+  private pendingSends = 0;
+  private sendsSettled: (() => void) | undefined;
+  private needDrain = false;
+
+  private datagramsIn = 0;
+  private bytesIn = 0;
+  private messagesIn = 0;
+  private rejected = 0;
+  private datagramsOut = 0;
+  private bytesOut = 0;
+
+  constructor(options: UdpClientOptions) {
+    if (typeof options !== 'object' || options === null) {
+      throw new TypeError('UdpClient options must be an object with a type and a port.');
+    }
+    const type = checkUdpType(options.type);
+    super(componentLogger(options.logger, 'udp-client'));
+    this.type = type;
+    const { port, host = 'localhost', localAddress, localPort } = options;
+    if (!Number.isInteger(port) || port < 1 || port > 65535) {
+      throw new TypeError(`The "port" option must be an integer from 1 to 65535; got ${show(port)}.`);
+    }
+    if (typeof host !== 'string' || host === '') {
+      throw new TypeError(`The "host" option must be a non-empty string; got ${show(host)}.`);
+    }
+    if (type === 'udp4' && isIPv6(host)) {
+      throw new TypeError(`The host ${host} is an IPv6 address; use type 'udp6'.`);
+    }
+    if (localAddress !== undefined && (typeof localAddress !== 'string' || localAddress === '')) {
+      throw new TypeError(`The "localAddress" option must be a non-empty string; got ${show(localAddress)}.`);
+    }
+    if (localPort !== undefined && (!Number.isInteger(localPort) || localPort < 0 || localPort > 65535)) {
+      throw new TypeError(
+        `The "localPort" option must be an integer from 0 to 65535; got ${show(localPort)}.`,
+      );
+    }
+    this.host = host;
+    this.port = port;
+    this.local =
+      localAddress === undefined && localPort === undefined
+        ? undefined
+        : { ...(localAddress === undefined ? {} : { address: localAddress }), port: localPort ?? 0 };
+    this.bufferSizes = {
+      ...(options.recvBufferSize === undefined
+        ? {}
+        : { recvBufferSize: checkSize('recvBufferSize', options.recvBufferSize, 0) }),
+      ...(options.sendBufferSize === undefined
+        ? {}
+        : { sendBufferSize: checkSize('sendBufferSize', options.sendBufferSize, 0) }),
+    };
+    this.maxDatagram = maxDatagramSize(type);
+    this.framing = resolveDatagramFraming(options.framing);
+    this.reader = new DatagramReader(
+      this.framing,
+      checkSize('maxMessageSize', options.maxMessageSize, this.maxDatagram),
+    );
+    this.sendCallback = (err) => this.sendDone(err);
+  }
+
+  /** True from connect() until close(). */
+  get connected(): boolean {
+    return this.socket !== undefined;
+  }
+
+  /** The largest datagram this client's socket type can send. */
+  get maxDatagramSize(): number {
+    return this.maxDatagram;
+  }
+
+  get stats(): UdpClientStats {
+    return {
+      datagramsIn: this.datagramsIn,
+      bytesIn: this.bytesIn,
+      messagesIn: this.messagesIn,
+      rejected: this.rejected,
+      datagramsOut: this.datagramsOut,
+      bytesOut: this.bytesOut,
+    };
+  }
+
+  /** The local address the socket is bound to, while connected. */
+  address(): UdpEndpoint | undefined {
+    const bound = this.socket?.address();
+    return bound === undefined
+      ? undefined
+      : { address: bound.address, port: bound.port, family: bound.family };
+  }
+
+  /** Binds (to `localAddress`/`localPort` when given) and connects the socket to the server. */
+  connect(options: { signal?: AbortSignal } = {}): Promise<void> {
+    if (this.closedForGood) return Promise.reject(new ConnectAbortedError('The client is closed'));
+    if (this.socket !== undefined) return Promise.resolve();
+    const signal = options.signal;
+    if (signal?.aborted === true) return Promise.reject(new ConnectAbortedError('Aborted', signal.reason));
+    this.unfinish();
+    this.connecting ??= this.attempt(signal).finally(() => {
+      this.connecting = undefined;
+    });
+    return this.connecting;
+  }
+
+  /**
+   * Sends one datagram, framed when a framing with an encoder was given. Throws
+   * ERR_DATAGRAM_TOO_LARGE when it would not fit, ERR_NOT_CONNECTED before connect() and after
+   * close(). Returns false when more than 256 KiB wait in the socket's send queue; 'drain' follows
+   * once it has emptied.
+   */
+  send(payload: Payload): boolean {
+    const socket = this.socket;
+    if (socket === undefined) {
+      throw new NotConnectedError(
+        this.closedForGood
+          ? 'The client is closed'
+          : `Not connected to ${this.describeTarget()}; call connect() first`,
+      );
+    }
+    const { data, size } = encodeDatagram(this.framing, payload, this.maxDatagram);
+    socket.send(data, this.sendCallback);
+    this.pendingSends++;
+    this.datagramsOut++;
+    this.bytesOut += size;
+    if (socket.getSendQueueSize() >= WRITE_HIGH_WATER_MARK) {
+      this.needDrain = true;
+      return false;
+    }
+    return true;
+  }
+
+  /**
+   * Waits up to `timeout` for datagrams already sent to leave, then closes the socket for good.
+   * Idempotent; 'close' is emitted with `{ kind: 'closed' }` when the client was connected.
+   */
+  close(options?: CloseOptions): Promise<void> {
+    if (this.closing !== undefined) return this.closing;
+    const timeout = checkCloseTimeout(options);
+    this.closedForGood = true;
+    this.finish();
+    this.cancelConnect?.(new ConnectAbortedError('The client was closed'));
+    const socket = this.socket;
+    this.socket = undefined;
+    this.closing = this.shutdown(socket, timeout);
+    return this.closing;
+  }
+
+  /** A listener threw: reported as ERR_LISTENER_THREW. The socket stays open. */
+  protected failConnection(err: SockframeError): void {
+    this.reportError(err);
+  }
+
+  private describeTarget(): string {
+    return isIPv6(this.host) ? `[${this.host}]:${this.port}` : `${this.host}:${this.port}`;
+  }
+
+  private attempt(signal: AbortSignal | undefined): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const target = this.describeTarget();
+      this.log.debug({ target }, 'connecting');
+      const socket = createSocket({ type: this.type, ...this.bufferSizes });
+      let settled = false;
+      const cleanup = (): void => {
+        settled = true;
+        signal?.removeEventListener('abort', onAbort);
+        socket.off('error', onError);
+        socket.off('connect', onConnect);
+        this.cancelConnect = undefined;
+      };
+      const fail = (err: SockframeError): void => {
+        cleanup();
+        // Nothing listens any more; a late error must not reach the process.
+        socket.on('error', () => {});
+        socket.close();
+        reject(err);
+      };
+      const onError = (err: Error): void => fail(new SocketError(err));
+      const onAbort = (): void => fail(new ConnectAbortedError('Aborted', signal?.reason));
+      const onConnect = (): void => {
+        cleanup();
+        this.adopt(socket, target);
+        resolve();
+      };
+      this.cancelConnect = fail;
+      signal?.addEventListener('abort', onAbort, { once: true });
+      socket.on('error', onError);
+      socket.once('connect', onConnect);
+      const local = this.local;
+      if (local === undefined) {
+        socket.connect(this.port, this.host);
+      } else {
+        socket.bind(local, () => {
+          if (!settled) socket.connect(this.port, this.host);
+        });
+      }
+    });
+  }
+
+  private adopt(socket: Socket, target: string): void {
+    this.socket = socket;
+    socket.on('message', (datagram: Buffer) => this.onDatagram(datagram));
+    socket.on('error', (err) => this.reportError(new SocketError(err)));
+    this.log.info({ target, local: this.address() }, 'connected');
+    this.dispatchConnect();
+  }
+
+  private onDatagram(datagram: Buffer): void {
+    if (this.socket === undefined) return;
+    this.datagramsIn++;
+    this.bytesIn += datagram.length;
+    const message = this.reader.read(datagram);
+    if (!Buffer.isBuffer(message)) {
+      this.rejected++;
+      this.reportError(message);
+      return;
+    }
+    this.messagesIn++;
+    this.dispatchMessage(message);
+  }
+
+  private sendDone(err: Error | null): void {
+    this.pendingSends--;
+    const socket = this.socket;
+    if (err !== null && socket !== undefined) this.reportError(new SocketError(err));
+    if (this.needDrain && socket !== undefined && socket.getSendQueueSize() < WRITE_HIGH_WATER_MARK) {
+      this.needDrain = false;
+      this.dispatchSimple('drain');
+    }
+    if (this.pendingSends === 0) this.sendsSettled?.();
+  }
+
+  private async shutdown(socket: Socket | undefined, timeout: number): Promise<void> {
+    if (socket !== undefined) {
+      await this.waitForSends(timeout);
+      await new Promise<void>((resolve) => socket.close(() => resolve()));
+      this.log.info({ ...this.stats }, 'client closed');
+      this.dispatchClose({ kind: 'closed' });
+    } else {
+      this.log.info('client closed');
+    }
+  }
+
+  private waitForSends(timeout: number): Promise<void> {
+    if (this.pendingSends === 0) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.sendsSettled = undefined;
+        this.log.warn({ datagrams: this.pendingSends }, 'datagrams left unsent at the close timeout');
+        resolve();
+      }, timeout);
+      this.sendsSettled = () => {
+        clearTimeout(timer);
+        this.sendsSettled = undefined;
+        resolve();
+      };
+    });
+  }
+}

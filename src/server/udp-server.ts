@@ -1,0 +1,565 @@
+import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+import {
+  AddressInUseError,
+  ListenerError,
+  NotConnectedError,
+  ServerClosedError,
+  SocketError,
+  type SockframeError,
+} from '../errors';
+import { WRITE_HIGH_WATER_MARK, type CloseReason, type Payload } from '../connection';
+import {
+  checkUdpType,
+  DatagramReader,
+  encodeDatagram,
+  LogThrottle,
+  maxDatagramSize,
+  resolveDatagramFraming,
+  type UdpType,
+} from '../datagram';
+import type { Framing, FramingOption } from '../framing/framing';
+import { componentLogger, type LoggerOption } from '../logger';
+import { checkBoolean, checkSize, checkTime, show } from '../options';
+import { UdpPeer, peerKey, type UdpPeerOwner } from '../udp-peer';
+import { SocketServer, type CloseOptions } from './socket-server';
+import { checkCloseTimeout } from './stream-server';
+
+/** Options of a UdpServer; all but `type` are optional. */
+export interface UdpServerOptions {
+  /** The socket type: IPv4 or IPv6 (on udp6, IPv4 peers arrive as `::ffff:a.b.c.d` unless ipv6Only). */
+  type: UdpType;
+  /**
+   * Peers kept at most. When the table is full, datagrams from new addresses are dropped (and
+   * counted, with a 'drop' event); known peers keep working.
+   * @default 10000
+   */
+  maxPeers?: number;
+  /**
+   * Milliseconds without a datagram from a peer before it expires ('close' with
+   * `{ kind: 'expired' }`); 0 keeps peers until they are closed. Checked by one sweep every
+   * quarter of this (at most every 5 s).
+   * @default 30000
+   */
+  peerIdleTimeout?: number;
+  /**
+   * The largest datagram accepted, in bytes; larger ones are dropped with ERR_FRAME_TOO_LARGE.
+   * @default the largest datagram of the type: 65507 (udp4) or 65527 (udp6)
+   */
+  maxMessageSize?: number;
+  /**
+   * When given, each datagram must be exactly one message under it (else it is dropped with
+   * ERR_INVALID_FRAME_LENGTH), the message is delivered as the framing cuts it, and send()
+   * frames with its encoder. A factory is called once. Without it datagrams pass as they are.
+   * @default none
+   */
+  framing?: FramingOption;
+  /**
+   * SO_REUSEADDR: lets other sockets bind the same port (multicast listeners).
+   * @default false
+   */
+  reuseAddr?: boolean;
+  /**
+   * On udp6, refuse IPv4 peers (IPV6_V6ONLY).
+   * @default false
+   */
+  ipv6Only?: boolean;
+  /**
+   * SO_RCVBUF in bytes; the kernel may cap it (net.core.rmem_max).
+   * @default the system's
+   */
+  recvBufferSize?: number;
+  /**
+   * SO_SNDBUF in bytes; the kernel may cap it (net.core.wmem_max).
+   * @default the system's
+   */
+  sendBufferSize?: number;
+  /**
+   * A pino logger; the server logs on `child({ component: 'udp-server' })`.
+   * @default silent
+   */
+  logger?: LoggerOption;
+}
+
+/** The defaults of UdpServerOptions, in one place. */
+export const UDP_SERVER_DEFAULTS = Object.freeze({
+  maxPeers: 10_000,
+  peerIdleTimeout: 30_000,
+  reuseAddr: false,
+  ipv6Only: false,
+  closeTimeout: 5_000,
+});
+
+export interface UdpListenOptions {
+  /** 0 picks a free port. @default 0 */
+  port?: number;
+  /** @default all interfaces ('0.0.0.0' for udp4, '::' for udp6) */
+  host?: string;
+}
+
+export interface UdpAddress {
+  address: string;
+  port: number;
+  family: string;
+}
+
+/** Counters of a UdpServer since it was created. */
+export interface UdpServerStats {
+  /** Peers in the table now. */
+  readonly peers: number;
+  /** Datagrams read from the socket while listening. */
+  readonly datagramsIn: number;
+  readonly bytesIn: number;
+  /** Messages delivered to the 'message' listeners. */
+  readonly messagesIn: number;
+  /** Datagrams from new addresses dropped because the peer table was full. */
+  readonly dropped: number;
+  /** Datagrams dropped as too large or, under a framing, not exactly one message. */
+  readonly rejected: number;
+  readonly datagramsOut: number;
+  readonly bytesOut: number;
+  /** Peers that expired after peerIdleTimeout. */
+  readonly expired: number;
+}
+
+/** One warning per interval at most for datagram floods (table full, malformed). */
+const FLOOD_LOG_INTERVAL_MS = 1_000;
+const MAX_SWEEP_INTERVAL_MS = 5_000;
+
+type State = 'new' | 'listening' | 'closing' | 'closed';
+
+/**
+ * A UDP server over node:dgram with the same events as the stream servers: a peer is an
+ * address:port that sent a datagram, kept in a table bounded by `maxPeers` and expired after
+ * `peerIdleTimeout`. Datagram boundaries are kept; a faulty datagram is dropped with an 'error'
+ * event naming its peer, and the peer stays.
+ */
+export class UdpServer<Data = unknown> extends SocketServer<UdpPeer<Data>, UdpListenOptions, UdpAddress> {
+  readonly type: UdpType;
+  private readonly maxPeers: number;
+  private readonly peerIdleTimeout: number;
+  private readonly maxDatagram: number;
+  private readonly framing: Framing | undefined;
+  private readonly reader: DatagramReader;
+  private readonly socketOptions: {
+    reuseAddr: boolean;
+    ipv6Only: boolean;
+    recvBufferSize?: number;
+    sendBufferSize?: number;
+  };
+  private readonly owner: UdpPeerOwner<Data>;
+
+  private socket: Socket | undefined;
+  private state: State = 'new';
+  private closing: Promise<void> | undefined;
+  private boundAddress: UdpAddress | undefined;
+  private sweepTimer: NodeJS.Timeout | undefined;
+  /** Sends handed to the socket whose callback has not run yet. */
+  private pendingSends = 0;
+  private sendsSettled: (() => void) | undefined;
+  private readonly dropLog = new LogThrottle(FLOOD_LOG_INTERVAL_MS);
+  private readonly rejectLog = new LogThrottle(FLOOD_LOG_INTERVAL_MS);
+
+  private datagramsIn = 0;
+  private bytesIn = 0;
+  private messagesIn = 0;
+  private dropped = 0;
+  private rejected = 0;
+  private datagramsOut = 0;
+  private bytesOut = 0;
+  private expired = 0;
+
+  constructor(options: UdpServerOptions) {
+    if (typeof options !== 'object' || options === null) {
+      throw new TypeError("UdpServer options must be an object with a type ('udp4' or 'udp6').");
+    }
+    const type = checkUdpType(options.type);
+    super(componentLogger(options.logger, 'udp-server'));
+    this.type = type;
+    this.maxDatagram = maxDatagramSize(type);
+    this.maxPeers = checkSize('maxPeers', options.maxPeers, UDP_SERVER_DEFAULTS.maxPeers);
+    this.peerIdleTimeout = checkTime(
+      'peerIdleTimeout',
+      options.peerIdleTimeout,
+      UDP_SERVER_DEFAULTS.peerIdleTimeout,
+    );
+    const maxMessageSize = checkSize('maxMessageSize', options.maxMessageSize, this.maxDatagram);
+    this.framing = resolveDatagramFraming(options.framing);
+    this.reader = new DatagramReader(this.framing, maxMessageSize);
+    const ipv6Only = checkBoolean('ipv6Only', options.ipv6Only, UDP_SERVER_DEFAULTS.ipv6Only);
+    if (ipv6Only && type !== 'udp6') {
+      throw new TypeError('The "ipv6Only" option applies to udp6 servers only.');
+    }
+    this.socketOptions = {
+      reuseAddr: checkBoolean('reuseAddr', options.reuseAddr, UDP_SERVER_DEFAULTS.reuseAddr),
+      ipv6Only,
+      ...(options.recvBufferSize === undefined
+        ? {}
+        : { recvBufferSize: checkSize('recvBufferSize', options.recvBufferSize, 0) }),
+      ...(options.sendBufferSize === undefined
+        ? {}
+        : { sendBufferSize: checkSize('sendBufferSize', options.sendBufferSize, 0) }),
+    };
+    this.owner = {
+      sendTo: (peer, payload) => this.sendTo(peer, payload),
+      closePeer: (peer, reason) => this.closePeer(peer, reason),
+      sendDone: (peer, err) => this.sendDone(peer, err),
+    };
+  }
+
+  /** The peer table, by `address:port`: the same map as `connections`. */
+  get peers(): ReadonlyMap<string, UdpPeer<Data>> {
+    return this.registry;
+  }
+
+  /** True while listening and not closing. */
+  get listening(): boolean {
+    return this.state === 'listening';
+  }
+
+  /** The largest datagram this server's socket type can send. */
+  get maxDatagramSize(): number {
+    return this.maxDatagram;
+  }
+
+  get stats(): UdpServerStats {
+    return {
+      peers: this.registry.size,
+      datagramsIn: this.datagramsIn,
+      bytesIn: this.bytesIn,
+      messagesIn: this.messagesIn,
+      dropped: this.dropped,
+      rejected: this.rejected,
+      datagramsOut: this.datagramsOut,
+      bytesOut: this.bytesOut,
+      expired: this.expired,
+    };
+  }
+
+  address(): UdpAddress | undefined {
+    return this.boundAddress;
+  }
+
+  async listen(options: UdpListenOptions = {}): Promise<UdpAddress> {
+    if (this.state !== 'new') {
+      throw this.state === 'listening'
+        ? new Error('The server is already listening.')
+        : new ServerClosedError('The server is closed; create a new one to listen again.');
+    }
+    if (typeof options !== 'object' || options === null) {
+      throw new TypeError(`UdpServer.listen() takes an options object; got ${show(options)}.`);
+    }
+    const { port = 0, host } = options;
+    if (!Number.isInteger(port) || port < 0 || port > 65535) {
+      throw new TypeError(`The "port" option must be an integer from 0 to 65535; got ${show(port)}.`);
+    }
+    if (host !== undefined && (typeof host !== 'string' || host === '')) {
+      throw new TypeError(`The "host" option must be a non-empty string; got ${show(host)}.`);
+    }
+    this.state = 'listening';
+    const socket = createSocket({ type: this.type, ...this.socketOptions });
+    try {
+      await bindSocket(socket, port, host);
+    } catch (err) {
+      if (this.state === 'listening') this.state = 'new';
+      socket.close();
+      throw err;
+    }
+    if (this.state !== 'listening') {
+      // close() was called while binding; it did not see the socket.
+      socket.close();
+      throw new ServerClosedError('The server was closed while binding.');
+    }
+    this.socket = socket;
+    socket.on('message', (datagram: Buffer, rinfo: RemoteInfo) => this.onDatagram(datagram, rinfo));
+    socket.on('error', (err) => this.reportError(new SocketError(err), undefined));
+    const bound = socket.address();
+    this.boundAddress = { address: bound.address, port: bound.port, family: bound.family };
+    this.log.info({ address: this.boundAddress, maxPeers: this.maxPeers }, 'listening');
+    this.dispatchListening(this.boundAddress);
+    return this.boundAddress;
+  }
+
+  broadcast(payload: Payload, filter?: (peer: UdpPeer<Data>) => boolean): number {
+    const { data, size } = encodeDatagram(this.framing, payload, this.maxDatagram);
+    let sent = 0;
+    for (const peer of this.registry.values()) {
+      if (!peer.isOpen || (filter !== undefined && !filter(peer))) continue;
+      this.transmit(peer, data, size);
+      sent++;
+    }
+    return sent;
+  }
+
+  /**
+   * Stops reading at once, closes every peer ('close' with `{ kind: 'server-closing' }`), waits
+   * up to `timeout` for datagrams already sent to leave, then closes the socket. Idempotent.
+   */
+  close(options?: CloseOptions): Promise<void> {
+    const timeout = checkCloseTimeout(options);
+    this.closing ??= this.shutdown(timeout);
+    return this.closing;
+  }
+
+  // ------------------------------------------------------------------ multicast and broadcast
+
+  /** Joins a multicast group (IP_ADD_MEMBERSHIP), on `multicastInterface` or one the kernel picks. */
+  addMembership(multicastAddress: string, multicastInterface?: string): void {
+    this.socketCall('addMembership', (s) => s.addMembership(multicastAddress, multicastInterface));
+  }
+
+  /** Leaves a multicast group (IP_DROP_MEMBERSHIP). */
+  dropMembership(multicastAddress: string, multicastInterface?: string): void {
+    this.socketCall('dropMembership', (s) => s.dropMembership(multicastAddress, multicastInterface));
+  }
+
+  /** IP_MULTICAST_TTL: hops a multicast datagram sent by this server may take (0 to 255). */
+  setMulticastTTL(ttl: number): void {
+    this.socketCall('setMulticastTTL', (s) => s.setMulticastTTL(ttl));
+  }
+
+  /** IP_MULTICAST_LOOP: whether this host receives the multicast datagrams it sends. */
+  setMulticastLoopback(flag: boolean): void {
+    this.socketCall('setMulticastLoopback', (s) => s.setMulticastLoopback(flag));
+  }
+
+  /** The interface outgoing multicast datagrams leave by. */
+  setMulticastInterface(multicastInterface: string): void {
+    this.socketCall('setMulticastInterface', (s) => s.setMulticastInterface(multicastInterface));
+  }
+
+  /** SO_BROADCAST: allows sending to broadcast addresses. */
+  setBroadcast(flag: boolean): void {
+    this.socketCall('setBroadcast', (s) => s.setBroadcast(flag));
+  }
+
+  // ------------------------------------------------------------------ receiving
+
+  private onDatagram(datagram: Buffer, rinfo: RemoteInfo): void {
+    if (this.state !== 'listening') return;
+    this.datagramsIn++;
+    this.bytesIn += datagram.length;
+    const now = Date.now();
+    let peer = this.registry.get(peerKey(rinfo.address, rinfo.port, rinfo.family));
+    if (peer === undefined) {
+      if (this.registry.size >= this.maxPeers) {
+        this.dropDatagram(rinfo, now);
+        return;
+      }
+      peer = this.admit(rinfo, now);
+      // A 'connect' listener may have closed the peer or the server.
+      if (!peer.isOpen) return;
+    }
+    peer.noteReceived(datagram.length, now);
+    const message = this.reader.read(datagram);
+    if (!Buffer.isBuffer(message)) {
+      this.rejectDatagram(peer, message, now);
+      return;
+    }
+    this.messagesIn++;
+    peer.noteDelivered();
+    this.dispatchMessage(peer, message);
+  }
+
+  private admit(rinfo: RemoteInfo, now: number): UdpPeer<Data> {
+    const peer = new UdpPeer<Data>(this.owner, rinfo.address, rinfo.port, rinfo.family, now);
+    this.registry.set(peer.id, peer);
+    this.log.debug({ connId: peer.id, remote: peer.id, peers: this.registry.size }, 'new peer');
+    this.startSweep();
+    this.dispatchConnect(peer);
+    return peer;
+  }
+
+  private dropDatagram(rinfo: RemoteInfo, now: number): void {
+    this.dropped++;
+    const count = this.dropLog.take(now);
+    if (count > 0) this.logDrops(count, rinfo.address, rinfo.port);
+    try {
+      this.emit('drop', { remoteAddress: rinfo.address, remotePort: rinfo.port, reason: 'max-peers' });
+    } catch (err) {
+      this.reportError(new ListenerError('drop', err), undefined);
+    }
+  }
+
+  private logDrops(count: number, remoteAddress?: string, remotePort?: number): void {
+    this.log.warn(
+      { dropped: count, droppedTotal: this.dropped, maxPeers: this.maxPeers, remoteAddress, remotePort },
+      'datagrams dropped: peer table full',
+    );
+  }
+
+  /**
+   * A datagram dropped for a fault of its own: reported like any fault, except that the log
+   * record is rate-limited, since one sender can make these as fast as it can send.
+   */
+  private rejectDatagram(peer: UdpPeer<Data>, err: SockframeError, now: number): void {
+    this.rejected++;
+    peer.noteRejected();
+    const count = this.rejectLog.take(now);
+    if (count > 0) {
+      this.log.warn({ err, code: err.code, connId: peer.id, rejected: count }, 'datagram rejected');
+    }
+    try {
+      this.onError(err, peer);
+      if (this.listenerCount('error') > 0) this.emit('error', err, peer);
+    } catch (listenerErr) {
+      this.log.error({ err: listenerErr, connId: peer.id }, "an 'error' listener threw");
+    }
+  }
+
+  // ------------------------------------------------------------------ sending
+
+  private sendTo(peer: UdpPeer<Data>, payload: Payload): boolean {
+    if (!peer.isOpen) throw new NotConnectedError(`Peer ${peer.id} is closed`);
+    const { data, size } = encodeDatagram(this.framing, payload, this.maxDatagram);
+    return this.transmit(peer, data, size);
+  }
+
+  private transmit(peer: UdpPeer<Data>, data: Buffer | readonly Buffer[], size: number): boolean {
+    const socket = this.socket as Socket;
+    socket.send(data, peer.port, peer.address, peer.sendCallback);
+    this.pendingSends++;
+    this.datagramsOut++;
+    this.bytesOut += size;
+    peer.noteSent(size);
+    return socket.getSendQueueSize() < WRITE_HIGH_WATER_MARK;
+  }
+
+  private sendDone(peer: UdpPeer<Data>, err: Error | null): void {
+    this.pendingSends--;
+    if (err !== null && this.state !== 'closed') this.reportError(new SocketError(err), peer);
+    if (this.pendingSends === 0) this.sendsSettled?.();
+  }
+
+  // ------------------------------------------------------------------ peers and closing
+
+  protected failPeer(peer: UdpPeer<Data>, err: SockframeError): void {
+    this.reportError(err, peer);
+    this.closePeer(peer, { kind: 'error', error: err });
+  }
+
+  private closePeer(peer: UdpPeer<Data>, reason: CloseReason): void {
+    if (!peer.isOpen) return;
+    peer.markClosed();
+    this.registry.delete(peer.id);
+    if (reason.kind === 'expired') this.expired++;
+    if (this.registry.size === 0) this.stopSweep();
+    const stats = peer.stats;
+    this.log.debug(
+      {
+        connId: peer.id,
+        reason: reason.kind,
+        error: reason.kind === 'error' ? reason.error.code : undefined,
+        durationMs: Date.now() - stats.connectedAt,
+        bytesIn: stats.bytesIn,
+        bytesOut: stats.bytesOut,
+        messagesIn: stats.messagesIn,
+        messagesOut: stats.messagesOut,
+        rejected: stats.rejected,
+      },
+      reason.kind === 'expired' ? 'peer expired' : 'peer closed',
+    );
+    this.dispatchClose(peer, reason);
+  }
+
+  private startSweep(): void {
+    if (this.sweepTimer !== undefined || this.peerIdleTimeout === 0) return;
+    const interval = Math.max(10, Math.min(Math.ceil(this.peerIdleTimeout / 4), MAX_SWEEP_INTERVAL_MS));
+    this.sweepTimer = setInterval(() => this.sweep(), interval);
+    // The socket keeps the process alive while listening; the sweep never should on its own.
+    this.sweepTimer.unref();
+  }
+
+  private stopSweep(): void {
+    if (this.sweepTimer === undefined) return;
+    clearInterval(this.sweepTimer);
+    this.sweepTimer = undefined;
+  }
+
+  /** Expires idle peers: one pass over the table, however many peers there are. */
+  private sweep(): void {
+    const now = Date.now();
+    const cutoff = now - this.peerIdleTimeout;
+    for (const peer of this.registry.values()) {
+      if (peer.lastSeenAt <= cutoff) this.closePeer(peer, { kind: 'expired' });
+    }
+    // Drops suppressed by the rate limit are reported once the flood's interval has passed.
+    this.flushFloodLogs(now, false);
+  }
+
+  /** Reports drops and rejections the rate limit held back (all of them when `force`). */
+  private flushFloodLogs(now: number, force: boolean): void {
+    const dropped = force ? this.dropLog.flush(now) : this.dropLog.flushIfDue(now);
+    if (dropped > 0) this.logDrops(dropped);
+    const rejected = force ? this.rejectLog.flush(now) : this.rejectLog.flushIfDue(now);
+    if (rejected > 0) {
+      this.log.warn({ rejected, rejectedTotal: this.rejected }, 'datagrams rejected');
+    }
+  }
+
+  private async shutdown(timeout: number): Promise<void> {
+    const socket = this.socket;
+    this.state = 'closing';
+    this.stopSweep();
+    this.log.info({ peers: this.registry.size, timeoutMs: timeout }, 'closing');
+    for (const peer of [...this.registry.values()]) this.closePeer(peer, { kind: 'server-closing' });
+    this.flushFloodLogs(Date.now(), true);
+    if (socket !== undefined) {
+      await this.waitForSends(timeout);
+      await new Promise<void>((resolve) => socket.close(() => resolve()));
+      this.socket = undefined;
+    }
+    this.state = 'closed';
+    this.log.info({ ...this.stats }, 'closed');
+  }
+
+  private waitForSends(timeout: number): Promise<void> {
+    if (this.pendingSends === 0) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.sendsSettled = undefined;
+        this.log.warn({ datagrams: this.pendingSends }, 'datagrams left unsent at the close timeout');
+        resolve();
+      }, timeout);
+      this.sendsSettled = () => {
+        clearTimeout(timer);
+        this.sendsSettled = undefined;
+        resolve();
+      };
+    });
+  }
+
+  /** Runs a socket option call; programmer mistakes stay TypeErrors, system refusals become ERR_SOCKET. */
+  private socketCall(name: string, call: (socket: Socket) => void): void {
+    const socket = this.socket;
+    if (socket === undefined || this.state !== 'listening') {
+      throw new NotConnectedError(`${name}() needs a listening server; call listen() first`);
+    }
+    try {
+      call(socket);
+    } catch (err) {
+      if (err instanceof TypeError || err instanceof RangeError) throw err;
+      throw new SocketError(err);
+    }
+  }
+}
+
+/** Binds a dgram socket, mapping EADDRINUSE to AddressInUseError. */
+export function bindSocket(socket: Socket, port: number, host: string | undefined): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException): void => {
+      socket.off('listening', onListening);
+      reject(
+        err.code === 'EADDRINUSE'
+          ? new AddressInUseError(`${host ?? '*'}:${port}`, err)
+          : new SocketError(err),
+      );
+    };
+    const onListening = (): void => {
+      socket.off('error', onError);
+      resolve();
+    };
+    socket.once('error', onError);
+    socket.once('listening', onListening);
+    socket.bind(host === undefined ? { port } : { port, address: host });
+  });
+}
