@@ -114,7 +114,7 @@ test('IPC: 50 clients × 200 messages, all echoed intact', async () => {
       const socket = netConnect({ path }, () => resolve(socket));
       socket.once('error', reject);
     });
-  await load('load-ipc', server, open, Number(process.env.N ?? 50), Number(process.env.M ?? 200));
+  await load('load-ipc', server, open, 50, 200);
 }, 300_000);
 
 test('TLS: 20 clients × 200 messages, all echoed intact', async () => {
