@@ -150,8 +150,25 @@ server.on('mesage', () => {});
 `;
     await writeFile(join(dir, 'app.ts'), source);
     const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
-    const args = [tsc, '--strict', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022'];
-    args.push('--types', 'node', '--typeRoots', join(root, 'node_modules', '@types'), '--outDir', 'out', 'app.ts');
+    const args = [
+      tsc,
+      '--strict',
+      '--module',
+      'nodenext',
+      '--moduleResolution',
+      'nodenext',
+      '--target',
+      'es2022',
+    ];
+    args.push(
+      '--types',
+      'node',
+      '--typeRoots',
+      join(root, 'node_modules', '@types'),
+      '--outDir',
+      'out',
+      'app.ts',
+    );
     expectSuccess(await run(process.execPath, args, dir, 120_000));
     const result = await run(process.execPath, [join('out', 'app.js')], dir);
     expectSuccess(result);
