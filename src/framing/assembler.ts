@@ -65,6 +65,16 @@ export class MessageAssembler {
   /** Bytes of the incomplete message, in arrival order. */
   private pending: Buffer[] = [];
   private pendingBytes = 0;
+  /**
+   * The front of the pending frame, copied contiguously for a hook that answered NEED_MORE.
+   * It only grows while the frame is undecided, so each byte is copied into it once (plus
+   * amortised regrowth), however finely the stream is split.
+   */
+  private head: Buffer = EMPTY;
+  private headFilled = 0;
+  /** Where copying into `head` resumes: a pending part (or, at pending.length, the chunk) and an offset in it. */
+  private headPart = 0;
+  private headPartOffset = 0;
   private failure: SockframeError | null = null;
   /** Bumped by reset(), so a delivery loop notices a reset from inside a callback. */
   private generation = 0;
@@ -139,6 +149,7 @@ export class MessageAssembler {
     this.generation++;
     this.pending = [];
     this.pendingBytes = 0;
+    this.forgetHead();
     this.frameLength = -1;
     this.frameStrip = 0;
     this.need = this.headerSize;
@@ -345,22 +356,47 @@ export class MessageAssembler {
   private clearPending(): void {
     this.pending = [];
     this.pendingBytes = 0;
+    this.forgetHead();
     this.frameLength = -1;
     this.need = this.headerSize;
   }
 
-  /** Copies the first `length` bytes of pending + chunk into one small head buffer. */
+  /**
+   * The first `length` bytes of pending + chunk, contiguous. Bytes already copied for an earlier
+   * NEED_MORE answer on this frame are not copied again; `chunk` is the bytes that will be kept
+   * as the next pending part if the frame stays incomplete.
+   */
   private gather(length: number, chunk: Buffer): Buffer {
-    const head = Buffer.allocUnsafe(length);
-    let written = 0;
-    for (const part of this.pending) {
-      const n = Math.min(part.length, length - written);
-      part.copy(head, written, 0, n);
-      written += n;
-      if (written === length) return head;
+    if (length > this.head.length) {
+      const grown = Buffer.allocUnsafe(Math.max(length, 2 * this.head.length));
+      this.head.copy(grown, 0, 0, this.headFilled);
+      this.head = grown;
     }
-    chunk.copy(head, written, 0, length - written);
-    return head;
+    const head = this.head;
+    const pending = this.pending;
+    while (this.headFilled < length) {
+      const inPending = this.headPart < pending.length;
+      const part = inPending ? (pending[this.headPart] as Buffer) : chunk;
+      if (this.headPartOffset === part.length) {
+        // Copied in full by an earlier call; the chunk only moves on once it is a pending part.
+        if (!inPending) break;
+        this.headPart++;
+        this.headPartOffset = 0;
+        continue;
+      }
+      const n = Math.min(part.length - this.headPartOffset, length - this.headFilled);
+      part.copy(head, this.headFilled, this.headPartOffset, this.headPartOffset + n);
+      this.headFilled += n;
+      this.headPartOffset += n;
+    }
+    return head.subarray(0, length);
+  }
+
+  private forgetHead(): void {
+    this.head = EMPTY;
+    this.headFilled = 0;
+    this.headPart = 0;
+    this.headPartOffset = 0;
   }
 
   /**
@@ -398,10 +434,13 @@ export class MessageAssembler {
     this.failure = err;
     this.pending = [];
     this.pendingBytes = 0;
+    this.forgetHead();
     this.frameLength = -1;
     this.onError(err);
   }
 }
+
+const EMPTY = Buffer.alloc(0);
 
 /** measure() results that are not a length. */
 const UNDECIDED = -1;
