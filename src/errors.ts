@@ -19,7 +19,9 @@ export type SockframeErrorCode =
   | 'ERR_SERVER_CLOSED'
   | 'ERR_CONNECT_ABORTED'
   | 'ERR_INCOMPLETE_MESSAGE'
-  | 'ERR_QUEUE_FULL';
+  | 'ERR_QUEUE_FULL'
+  | 'ERR_ADAPTER_UNAVAILABLE'
+  | 'ERR_ADAPTER_MESSAGE';
 
 export interface SockframeErrorOptions {
   cause?: unknown;
@@ -227,6 +229,36 @@ export class QueueFullError extends SockframeError {
     );
     this.queuedBytes = queuedBytes;
     this.limit = limit;
+  }
+}
+
+/**
+ * A server's adapter cannot reach the other instances (the broker or the cluster primary is gone):
+ * a broadcast could not be published to them, or broadcasts from them are missed until it recovers.
+ * The server's own connections are served all along.
+ */
+export class AdapterUnavailableError extends SockframeError {
+  declare readonly code: 'ERR_ADAPTER_UNAVAILABLE';
+  /** The adapter's name, such as `redis` or `cluster`. */
+  readonly adapter: string;
+
+  constructor(adapter: string, message: string, cause?: unknown) {
+    super('ERR_ADAPTER_UNAVAILABLE', message, { cause });
+    this.adapter = adapter;
+  }
+}
+
+/**
+ * A message from the adapter's channel that is not a sockframe broadcast (another publisher on the
+ * channel, another version), or a broadcast from another instance this server could not send on.
+ */
+export class AdapterMessageError extends SockframeError {
+  declare readonly code: 'ERR_ADAPTER_MESSAGE';
+  readonly adapter: string;
+
+  constructor(adapter: string, message: string, cause?: unknown) {
+    super('ERR_ADAPTER_MESSAGE', message, { cause });
+    this.adapter = adapter;
   }
 }
 

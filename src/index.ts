@@ -18,6 +18,8 @@ export {
   ConnectAbortedError,
   IncompleteMessageError,
   QueueFullError,
+  AdapterUnavailableError,
+  AdapterMessageError,
 } from './errors';
 export type { SockframeErrorCode, SockframeErrorOptions } from './errors';
 
@@ -43,6 +45,9 @@ export { fixedSize } from './framing/fixed';
 
 export { Connection, WRITE_HIGH_WATER_MARK } from './connection';
 export type { CloseReason, CloseKind, ConnectionEvents, ConnectionStats, Payload } from './connection';
+export type { ServerAdapter, AdapterHooks } from './adapters/adapter';
+export { NodeClusterAdapter, CLUSTER_ADAPTER_DEFAULTS } from './adapters/cluster';
+export type { NodeClusterAdapterOptions, ClusterRelay, ClusterRelayOptions } from './adapters/cluster';
 export { SocketServer } from './server/socket-server';
 export type { ServerEvents, DropInfo, CloseOptions, ServerPeer } from './server/socket-server';
 export { StreamServer, STREAM_SERVER_DEFAULTS } from './server/stream-server';

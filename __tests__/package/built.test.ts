@@ -42,6 +42,7 @@ describe('examples (compiled, each exits by itself)', () => {
     ['chat', /alice heard 6 messages \(2 said\)/],
     ['subclass', /received 10 replies, last: message 9/],
     ['udp-echo', /reply: hello over UDP/],
+    ['cluster-echo', /broadcast reached 2 clients on 2 workers, each exactly once/],
   ];
   test.each(cases)('%s', async (name, output) => {
     const result = await run(process.execPath, [join('.build', 'examples', `${name}.js`)], root, 30_000);

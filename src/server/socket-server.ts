@@ -1,7 +1,14 @@
 import { TypedEmitter } from 'tiny-typed-emitter';
 import type { Logger } from 'pino';
-import { ListenerError, type SockframeError, type SockframeErrorCode } from '../errors';
-import type { CloseReason, Payload } from '../connection';
+import {
+  AdapterMessageError,
+  AdapterUnavailableError,
+  ListenerError,
+  SockframeError,
+  type SockframeErrorCode,
+} from '../errors';
+import { toBuffer, type CloseReason, type Payload } from '../connection';
+import type { AdapterHooks, ServerAdapter } from '../adapters/adapter';
 
 /** A connection refused because `maxConnections` was reached. */
 export interface DropInfo {
@@ -65,10 +72,17 @@ export abstract class SocketServer<P extends ServerPeer, L, A> extends TypedEmit
   protected readonly registry = new Map<P['id'], P>();
   /** The 'message' listeners, cached: emit() costs a megamorphic lookup per message. */
   private messageListeners: ((peer: P, message: Buffer) => void)[] | undefined;
+  /** Carries broadcasts to and from the other instances; undefined: this process only. */
+  private readonly adapter: ServerAdapter | undefined;
+  /** The adapter's attach, from listen() until close() has released it. */
+  private adapterAttaching: Promise<void> | undefined;
+  /** True once attached and until closing: broadcasts are published only then. */
+  private adapterAttached = false;
 
-  protected constructor(log: Logger) {
+  protected constructor(log: Logger, adapter?: ServerAdapter) {
     super();
     this.log = log;
+    this.adapter = adapter;
     this.watchMessageListeners();
   }
 
@@ -103,8 +117,22 @@ export abstract class SocketServer<P extends ServerPeer, L, A> extends TypedEmit
   /** Stops accepting at once, lets peers finish, and resolves when all are closed. */
   abstract close(options?: CloseOptions): Promise<void>;
 
-  /** Sends one message to every open peer (that `filter` accepts); returns how many were sent to. */
-  abstract broadcast(payload: Payload, filter?: (peer: P) => boolean): number;
+  /**
+   * Sends one message to every open peer (that `filter` accepts); returns how many peers of this
+   * server it was sent to. With an adapter, a broadcast without a filter also goes to every open
+   * peer of the other instances; one with a filter stays here, since a function cannot be
+   * evaluated in another process.
+   */
+  broadcast(payload: Payload, filter?: (peer: P) => boolean): number {
+    if (!this.adapterAttached || filter !== undefined) return this.broadcastLocal(payload, filter);
+    const bytes = toBuffer(payload);
+    const sent = this.broadcastLocal(bytes, undefined);
+    this.publish(this.adapter as ServerAdapter, bytes);
+    return sent;
+  }
+
+  /** Sends one message to every open peer of this server (that `filter` accepts). */
+  protected abstract broadcastLocal(payload: Payload, filter: ((peer: P) => boolean) | undefined): number;
 
   /** The bound address, or undefined when not listening. */
   abstract address(): A | undefined;
@@ -125,6 +153,72 @@ export abstract class SocketServer<P extends ServerPeer, L, A> extends TypedEmit
 
   /** Closes one peer for a fault; the fault is then reported through reportError. */
   protected abstract failPeer(peer: P, err: SockframeError): void;
+
+  /** Starts the adapter, if any; listen() waits for it so that remote broadcasts arrive from then on. */
+  protected attachAdapter(): Promise<void> {
+    const adapter = this.adapter;
+    if (adapter === undefined) return Promise.resolve();
+    const hooks: AdapterHooks = {
+      deliver: (payload) => this.deliverRemote(adapter, payload),
+      error: (err) => this.reportError(err, undefined),
+      log: this.log.child({ adapter: adapter.name }),
+    };
+    const attaching: Promise<void> = Promise.resolve(adapter.attach(hooks)).then(() => {
+      // close() may have come first: then the adapter is being released, not used.
+      if (this.adapterAttaching === attaching) this.adapterAttached = true;
+    });
+    this.adapterAttaching = attaching;
+    return attaching;
+  }
+
+  /** Stops the adapter after a failed listen() or once close() has closed every peer. */
+  protected async detachAdapter(): Promise<void> {
+    const adapter = this.adapter;
+    const attaching = this.adapterAttaching;
+    if (adapter === undefined || attaching === undefined) return;
+    this.adapterAttaching = undefined;
+    this.adapterAttached = false;
+    try {
+      await attaching;
+    } catch {
+      return; // a failed attach released what it took
+    }
+    try {
+      await adapter.close();
+    } catch (err) {
+      this.reportError(adapterFault(adapter, err, 'could not be closed'), undefined);
+    }
+  }
+
+  private publish(adapter: ServerAdapter, payload: Buffer): void {
+    try {
+      const pending = adapter.publish(payload);
+      if (pending !== undefined) {
+        pending.then(undefined, (err: unknown) =>
+          this.reportError(adapterFault(adapter, err, 'could not publish a broadcast'), undefined),
+        );
+      }
+    } catch (err) {
+      this.reportError(adapterFault(adapter, err, 'could not publish a broadcast'), undefined);
+    }
+  }
+
+  private deliverRemote(adapter: ServerAdapter, payload: Buffer): void {
+    if (this.adapterAttaching === undefined) return; // closed: late deliveries are not for us
+    try {
+      this.broadcastLocal(payload, undefined);
+    } catch (err) {
+      const reason = err instanceof Error ? err.message : String(err);
+      this.reportError(
+        new AdapterMessageError(
+          adapter.name,
+          `A broadcast from another instance could not be sent here: ${reason}`,
+          err,
+        ),
+        undefined,
+      );
+    }
+  }
 
   protected dispatchConnect(peer: P): void {
     try {
@@ -192,4 +286,11 @@ export abstract class SocketServer<P extends ServerPeer, L, A> extends TypedEmit
       this.reportError(new ListenerError('listening', err), undefined);
     }
   }
+}
+
+/** An adapter's failure as a SockframeError: its own typed errors pass, anything else is wrapped. */
+function adapterFault(adapter: ServerAdapter, err: unknown, what: string): SockframeError {
+  if (err instanceof SockframeError) return err;
+  const reason = err instanceof Error ? err.message : String(err);
+  return new AdapterUnavailableError(adapter.name, `The ${adapter.name} adapter ${what}: ${reason}`, err);
 }

@@ -6,6 +6,7 @@ import { resolveFraming, type FramingOption } from '../framing/framing';
 import { lengthField } from '../framing/length-field';
 import { componentLogger, type LoggerOption } from '../logger';
 import { checkBoolean, checkSize, checkTime, show } from '../options';
+import { checkAdapter, type ServerAdapter } from '../adapters/adapter';
 import { SocketServer, type CloseOptions } from './socket-server';
 
 /** Options every stream server (TCP, TLS, IPC) takes. All are optional. */
@@ -60,6 +61,13 @@ export interface StreamServerOptions {
    * @default silent
    */
   logger?: LoggerOption;
+  /**
+   * Carries broadcasts to the other instances of the service and theirs to this server's
+   * connections: a NodeClusterAdapter (the workers of one machine) or a RedisAdapter (from
+   * `sockframe/redis`, across machines). Attached by listen(), released by close().
+   * @default none: broadcasts reach this server's connections only
+   */
+  adapter?: ServerAdapter;
 }
 
 /** Payload bytes shown (in hex) by a trace record of a received message. */
@@ -150,7 +158,7 @@ export abstract class StreamServer<L, A, Data = unknown> extends SocketServer<Co
   /** Accepted sockets are made half-open, so replies reach peers that have ended their side. */
   protected constructor(options: StreamServerOptions, component: string, server: Server) {
     const settings = resolveStreamServerOptions(options);
-    super(componentLogger(options.logger, component));
+    super(componentLogger(options.logger, component), checkAdapter(options.adapter));
     this.component = component;
     this.settings = settings;
     this.server = server;
@@ -192,8 +200,11 @@ export abstract class StreamServer<L, A, Data = unknown> extends SocketServer<Co
     }
     this.state = 'listening';
     try {
-      await this.bind(options);
+      await this.attachAdapter();
+      // close() while the adapter was attaching: do not bind at all.
+      if (this.state === 'listening') await this.bind(options);
     } catch (err) {
+      await this.detachAdapter();
       if (this.state === 'listening') this.state = 'new';
       throw err;
     }
@@ -210,7 +221,10 @@ export abstract class StreamServer<L, A, Data = unknown> extends SocketServer<Co
     return this.boundAddress;
   }
 
-  broadcast(payload: Payload, filter?: (conn: Connection<Data>) => boolean): number {
+  protected broadcastLocal(
+    payload: Payload,
+    filter: ((conn: Connection<Data>) => boolean) | undefined,
+  ): number {
     const shared = typeof this.settings.framing === 'function' ? undefined : this.settings.framing;
     const encoded = shared === undefined ? undefined : encodePayload(shared, payload);
     let sent = 0;
@@ -258,6 +272,7 @@ export abstract class StreamServer<L, A, Data = unknown> extends SocketServer<Co
     await Promise.all(open.map((conn) => conn.whenClosed()));
     await serverClosed;
     this.afterClose();
+    await this.detachAdapter();
     this.state = 'closed';
     this.log.info('closed');
   }

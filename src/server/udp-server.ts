@@ -22,6 +22,7 @@ import { componentLogger, type LoggerOption } from '../logger';
 import { checkBoolean, checkSize, checkTime, show } from '../options';
 import { UdpPeer, peerKey, type UdpPeerOwner } from '../udp-peer';
 import { SocketServer, type CloseOptions } from './socket-server';
+import { checkAdapter, type ServerAdapter } from '../adapters/adapter';
 import { checkCloseTimeout } from './stream-server';
 
 /** Options of a UdpServer; all but `type` are optional. */
@@ -78,6 +79,12 @@ export interface UdpServerOptions {
    * @default silent
    */
   logger?: LoggerOption;
+  /**
+   * Carries broadcasts to the other instances of the service and theirs to this server's peers
+   * (see the stream servers' `adapter` option).
+   * @default none: broadcasts reach this server's peers only
+   */
+  adapter?: ServerAdapter;
 }
 
 /** The defaults of UdpServerOptions, in one place. */
@@ -173,7 +180,7 @@ export class UdpServer<Data = unknown> extends SocketServer<UdpPeer<Data>, UdpLi
       throw new TypeError("UdpServer options must be an object with a type ('udp4' or 'udp6').");
     }
     const type = checkUdpType(options.type);
-    super(componentLogger(options.logger, 'udp-server'));
+    super(componentLogger(options.logger, 'udp-server'), checkAdapter(options.adapter));
     this.type = type;
     this.maxDatagram = maxDatagramSize(type);
     this.maxPeers = checkSize('maxPeers', options.maxPeers, UDP_SERVER_DEFAULTS.maxPeers);
@@ -256,10 +263,19 @@ export class UdpServer<Data = unknown> extends SocketServer<UdpPeer<Data>, UdpLi
       throw new TypeError(`The "host" option must be a non-empty string; got ${show(host)}.`);
     }
     this.state = 'listening';
+    try {
+      await this.attachAdapter();
+    } catch (err) {
+      await this.detachAdapter();
+      if (this.state === 'listening') this.state = 'new';
+      throw err;
+    }
+    if (this.state !== 'listening') throw new ServerClosedError('The server was closed while binding.');
     const socket = createSocket({ type: this.type, ...this.socketOptions });
     try {
       await bindSocket(socket, port, host);
     } catch (err) {
+      await this.detachAdapter();
       if (this.state === 'listening') this.state = 'new';
       socket.close();
       throw err;
@@ -279,7 +295,7 @@ export class UdpServer<Data = unknown> extends SocketServer<UdpPeer<Data>, UdpLi
     return this.boundAddress;
   }
 
-  broadcast(payload: Payload, filter?: (peer: UdpPeer<Data>) => boolean): number {
+  protected broadcastLocal(payload: Payload, filter: ((peer: UdpPeer<Data>) => boolean) | undefined): number {
     const { data, size } = encodeDatagram(this.framing, payload, this.maxDatagram);
     let sent = 0;
     for (const peer of this.registry.values()) {
@@ -508,6 +524,7 @@ export class UdpServer<Data = unknown> extends SocketServer<UdpPeer<Data>, UdpLi
       await new Promise<void>((resolve) => socket.close(() => resolve()));
       this.socket = undefined;
     }
+    await this.detachAdapter();
     this.state = 'closed';
     this.log.info({ ...this.stats }, 'closed');
   }
