@@ -10,12 +10,12 @@
  * impl: "sockframe" (TcpServer / TcpClient, default framing) or "baseline" (hand-written net
  * code with the same 4-byte length prefix, writes batched into ~64 KiB, chunk-list parsing).
  */
-import { connect, createServer, type Socket } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { TcpClient, TcpServer } from 'sockframe';
+import { BaselineParser, BaselineWriter } from './baseline';
 
 type Impl = 'sockframe' | 'baseline';
 const HOST = '127.0.0.1';
-const BATCH = 64 * 1024;
 const FIRST = 0xab;
 const LAST = 0xcd;
 
@@ -34,94 +34,6 @@ function isExpected(message: Buffer, size: number): boolean {
 
 function report(result: object): void {
   process.stdout.write(`RESULT ${JSON.stringify(result)}\n`);
-}
-
-/** A hand-written length-prefix parser over a chunk list, copying a spanning frame once. */
-class BaselineParser {
-  private chunks: Buffer[] = [];
-  private buffered = 0;
-  /** Whole frame length of the pending frame, once its header is in. */
-  private expected = -1;
-
-  constructor(private readonly onMessage: (message: Buffer) => void) {}
-
-  push(chunk: Buffer): void {
-    let data = chunk;
-    if (this.buffered > 0) {
-      this.chunks.push(chunk);
-      this.buffered += chunk.length;
-      if (this.expected < 0) {
-        if (this.buffered < 4) return;
-        const head = Buffer.concat(this.chunks, this.buffered).subarray(0, 4);
-        this.expected = head.readUInt32BE(0) + 4;
-      }
-      if (this.buffered < this.expected) return;
-      // Copy the spanning frame once; parse the rest of the last chunk in place.
-      const rest = this.buffered - this.expected;
-      const frame = Buffer.concat(this.chunks, this.expected);
-      this.chunks = [];
-      this.buffered = 0;
-      this.expected = -1;
-      this.onMessage(frame.subarray(4));
-      data = chunk.subarray(chunk.length - rest);
-    }
-    let offset = 0;
-    while (data.length - offset >= 4) {
-      const length = data.readUInt32BE(offset);
-      if (data.length - offset - 4 < length) {
-        this.expected = length + 4;
-        break;
-      }
-      this.onMessage(data.subarray(offset + 4, offset + 4 + length));
-      offset += 4 + length;
-    }
-    if (offset < data.length) {
-      this.chunks.push(data.subarray(offset));
-      this.buffered = data.length - offset;
-    } else {
-      this.expected = -1;
-    }
-  }
-}
-
-/** Writes frames into ~64 KiB buffers, as careful hand-written code does. */
-class BaselineWriter {
-  private buffer = Buffer.allocUnsafe(BATCH);
-  private used = 0;
-  private scheduled = false;
-
-  constructor(private readonly socket: Socket) {}
-
-  /** Queues a frame; returns false when the socket wants the caller to wait for 'drain'. */
-  send(payload: Buffer): boolean {
-    const frameSize = payload.length + 4;
-    if (frameSize > BATCH) {
-      this.flush();
-      const frame = Buffer.allocUnsafe(frameSize);
-      frame.writeUInt32BE(payload.length, 0);
-      payload.copy(frame, 4);
-      return this.socket.write(frame);
-    }
-    let ok = true;
-    if (this.used + frameSize > BATCH) ok = this.flush();
-    this.buffer.writeUInt32BE(payload.length, this.used);
-    payload.copy(this.buffer, this.used + 4);
-    this.used += frameSize;
-    if (!this.scheduled) {
-      this.scheduled = true;
-      process.nextTick(() => this.flush());
-    }
-    return ok;
-  }
-
-  flush(): boolean {
-    this.scheduled = false;
-    if (this.used === 0) return true;
-    const out = this.buffer.subarray(0, this.used);
-    this.buffer = Buffer.allocUnsafe(BATCH);
-    this.used = 0;
-    return this.socket.write(out);
-  }
 }
 
 async function floodReceive(impl: Impl, size: number, count: number): Promise<void> {

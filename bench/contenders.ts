@@ -1,0 +1,490 @@
+/**
+ * Every contender of the benchmark suite behind one small interface: a server (counting, or
+ * echoing each message to its sender) and a client (send with backpressure, close). Each runs in
+ * its own processes (bench/worker.ts); nothing here is shared between two contenders at run time.
+ */
+import { once } from 'node:events';
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import type { Transform } from 'node:stream';
+import { TcpClient, TcpServer } from 'sockframe';
+import { BaselineParser, BaselineWriter, NaiveParser, naiveFrame } from './baseline';
+
+export const HOST = '127.0.0.1';
+const FIRST = 0xab;
+const LAST = 0xcd;
+
+/** What travels: bytes, or text for node-ipc, whose messages are JSON. */
+export type Message = Buffer | string;
+
+export interface ServeOptions {
+  /** Reply to every message with the same message. */
+  echo: boolean;
+  /** Called for every message received. */
+  onMessage?: (message: Message) => void;
+  /** The largest message the server must accept, in bytes. */
+  maxMessageSize: number;
+}
+
+export interface ServerHandle {
+  port: number;
+  /** Connections currently open. */
+  connections(): number;
+  close(): Promise<void>;
+}
+
+export interface ClientHandle {
+  /** Queues one message: false means wait for drained(); a promise must be awaited first. */
+  send(message: Message): boolean | Promise<void>;
+  drained(): Promise<void>;
+  /** Flushes what is queued, then closes. */
+  close(): Promise<void>;
+}
+
+export type WorkloadId =
+  | 'flood-64'
+  | 'flood-1k'
+  | 'flood-64k'
+  | 'flood-1m'
+  | 'echo-latency'
+  | 'echo-100'
+  | 'echo-1000'
+  | 'churn'
+  | 'idle';
+
+export interface Contender {
+  readonly name: string;
+  readonly description: string;
+  /** Workloads it cannot run, each with the reason shown in the table. */
+  readonly unsupported: Partial<Record<WorkloadId, string>>;
+  /** File descriptors one client connection takes in the client process. */
+  readonly fdsPerClient: number;
+  payload(size: number): Message;
+  serve(options: ServeOptions): Promise<ServerHandle>;
+  /** A client; `oneWay` when it only sends (zeromq then uses a PUSH socket). */
+  connect(port: number, onMessage: (message: Message) => void, oneWay?: boolean): Promise<ClientHandle>;
+}
+
+// ------------------------------------------------------------------------ payloads
+
+function bytePayload(size: number): Buffer {
+  const payload = Buffer.alloc(size, 0x11);
+  if (size > 0) {
+    payload[0] = FIRST;
+    payload[size - 1] = LAST;
+  }
+  return payload;
+}
+
+function textPayload(size: number): string {
+  return size <= 1 ? 'E'.repeat(size) : `<${'x'.repeat(size - 2)}>`;
+}
+
+/** True when a received message is the one of `size` bytes that was sent, ends intact. */
+export function isIntact(message: Message, size: number): boolean {
+  if (message.length !== size) return false;
+  if (size < 2) return true;
+  return typeof message === 'string'
+    ? message.charCodeAt(0) === 0x3c && message.charCodeAt(size - 1) === 0x3e
+    : message[0] === FIRST && message[size - 1] === LAST;
+}
+
+// ------------------------------------------------------------------------ helpers
+
+function listenNet(server: Server): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ port: 0, host: HOST, backlog: 4096 }, () => {
+      const address = server.address();
+      resolve(typeof address === 'object' && address !== null ? address.port : 0);
+    });
+  });
+}
+
+function closeNet(server: Server, sockets: Set<Socket>): Promise<void> {
+  for (const socket of sockets) socket.destroy();
+  return new Promise((resolve) => server.close(() => resolve()));
+}
+
+async function connectNet(port: number): Promise<Socket> {
+  const socket = connect(port, HOST);
+  socket.setNoDelay(true);
+  await once(socket, 'connect');
+  return socket;
+}
+
+async function endSocket(socket: Socket): Promise<void> {
+  if (socket.destroyed) return;
+  const closed = once(socket, 'close');
+  socket.end();
+  await closed;
+}
+
+/** A net server that tracks its sockets; `attach` wires one accepted socket. */
+async function netServe(attach: (socket: Socket) => void): Promise<ServerHandle> {
+  const sockets = new Set<Socket>();
+  const server = createServer((socket) => {
+    sockets.add(socket);
+    socket.setNoDelay(true);
+    socket.on('error', () => {});
+    socket.on('close', () => sockets.delete(socket));
+    attach(socket);
+  });
+  server.maxConnections = 30_000;
+  const port = await listenNet(server);
+  return { port, connections: () => sockets.size, close: () => closeNet(server, sockets) };
+}
+
+// ------------------------------------------------------------------------ contenders
+
+const baseline: Contender = {
+  name: 'baseline',
+  description: 'hand-written net: 4-byte length prefix, ~64 KiB batched writes, chunk-list parser',
+  unsupported: {},
+  fdsPerClient: 1,
+  payload: bytePayload,
+  serve: ({ echo, onMessage }) =>
+    netServe((socket) => {
+      // Created on the first byte, so an idle connection holds only its socket.
+      let parser: BaselineParser | undefined;
+      socket.on('data', (chunk: Buffer) => {
+        if (parser === undefined) {
+          const writer = echo ? new BaselineWriter(socket) : undefined;
+          parser = new BaselineParser((message) => {
+            onMessage?.(message);
+            writer?.send(message);
+          });
+        }
+        parser.push(chunk);
+      });
+    }),
+  async connect(port, onMessage) {
+    const socket = await connectNet(port);
+    const writer = new BaselineWriter(socket);
+    const parser = new BaselineParser(onMessage);
+    socket.on('data', (chunk: Buffer) => parser.push(chunk));
+    return {
+      send: (message) => writer.send(message as Buffer),
+      drained: () => once(socket, 'drain').then(() => undefined),
+      close: () => {
+        writer.flush();
+        return endSocket(socket);
+      },
+    };
+  },
+};
+
+const naive: Contender = {
+  name: 'naive',
+  description: 'hand-written net: one socket.write per message, Buffer.concat on every read',
+  unsupported: {},
+  fdsPerClient: 1,
+  payload: bytePayload,
+  serve: ({ echo, onMessage }) =>
+    netServe((socket) => {
+      const parser = new NaiveParser((message) => {
+        onMessage?.(message);
+        if (echo) socket.write(naiveFrame(message));
+      });
+      socket.on('data', (chunk: Buffer) => parser.push(chunk));
+    }),
+  async connect(port, onMessage) {
+    const socket = await connectNet(port);
+    const parser = new NaiveParser(onMessage);
+    socket.on('data', (chunk: Buffer) => parser.push(chunk));
+    return {
+      send: (message) => socket.write(naiveFrame(message as Buffer)),
+      drained: () => once(socket, 'drain').then(() => undefined),
+      close: () => endSocket(socket),
+    };
+  },
+};
+
+const sockframe: Contender = {
+  name: 'sockframe',
+  description: 'TcpServer / TcpClient with the default framing (lengthField())',
+  unsupported: {},
+  fdsPerClient: 1,
+  payload: bytePayload,
+  async serve({ echo, onMessage, maxMessageSize }) {
+    const server = new TcpServer({ maxMessageSize: maxMessageSize + 4, maxConnections: 30_000 });
+    server.on('message', (conn, message) => {
+      onMessage?.(message);
+      if (echo) conn.send(message);
+    });
+    server.on('error', () => {});
+    const { port } = await server.listen({ port: 0, host: HOST, backlog: 4096 });
+    return { port, connections: () => server.connections.size, close: () => server.close({ timeout: 100 }) };
+  },
+  async connect(port, onMessage) {
+    const client = new TcpClient({ port, host: HOST, maxMessageSize: 64 << 20 });
+    client.on('message', onMessage);
+    client.on('error', () => {});
+    await client.connect();
+    return {
+      send: (message) => client.send(message),
+      drained: () => once(client, 'drain').then(() => undefined),
+      close: () => client.close(),
+    };
+  },
+};
+
+/** frame-stream and length-prefixed-stream: a decode and an encode Transform around a socket. */
+function streamPair(
+  name: string,
+  description: string,
+  makeDecoder: (maxMessageSize: number) => Transform,
+  makeEncoder: () => Transform,
+): Contender {
+  return {
+    name,
+    description,
+    unsupported: {},
+    fdsPerClient: 1,
+    payload: bytePayload,
+    serve: ({ echo, onMessage, maxMessageSize }) =>
+      netServe((socket) => {
+        const decoder = makeDecoder(maxMessageSize);
+        decoder.on('error', () => socket.destroy());
+        socket.pipe(decoder);
+        const encoder = echo ? makeEncoder() : undefined;
+        encoder?.pipe(socket);
+        decoder.on('data', (message: Buffer) => {
+          onMessage?.(message);
+          encoder?.write(message);
+        });
+      }),
+    async connect(port, onMessage) {
+      const socket = await connectNet(port);
+      const decoder = makeDecoder(64 << 20);
+      const encoder = makeEncoder();
+      socket.pipe(decoder);
+      encoder.pipe(socket);
+      decoder.on('data', onMessage);
+      return {
+        send: (message) => encoder.write(message),
+        drained: () => once(encoder, 'drain').then(() => undefined),
+        close: async () => {
+          const closed = once(socket, 'close');
+          encoder.end();
+          await closed;
+        },
+      };
+    },
+  };
+}
+
+// Loaded lazily: each worker process loads only its own contender's package.
+/* eslint-disable @typescript-eslint/no-require-imports */
+const frameStream = streamPair(
+  'frame-stream',
+  'frame-stream 4: encode()/decode() Transforms, 4-byte length prefix',
+  (maxSize) => (require('frame-stream') as typeof import('frame-stream')).decode({ maxSize }),
+  () => (require('frame-stream') as typeof import('frame-stream')).encode(),
+);
+
+const lengthPrefixedStream = streamPair(
+  'length-prefixed-stream',
+  'length-prefixed-stream 2: encode()/decode() Transforms, varint length prefix',
+  (limit) => (require('length-prefixed-stream') as typeof import('length-prefixed-stream')).decode({ limit }),
+  () => (require('length-prefixed-stream') as typeof import('length-prefixed-stream')).encode(),
+);
+
+type IpcModule = import('@achrinza/node-ipc').IPCModule;
+
+function newIpc(): IpcModule {
+  const { IPCModule } = require('@achrinza/node-ipc') as typeof import('@achrinza/node-ipc');
+  const ipc = new IPCModule();
+  ipc.config.silent = true;
+  ipc.config.maxConnections = 30_000;
+  ipc.config.stopRetrying = true;
+  ipc.config.networkHost = HOST;
+  // Otherwise start() first deletes a file named after the host, as if it were a socket path.
+  ipc.config.unlink = false;
+  return ipc;
+}
+
+/** node-ipc cannot listen on port 0 (it takes 0 as "no port"): borrow a free port first. */
+async function freePort(): Promise<number> {
+  const probe = createServer();
+  const port = await listenNet(probe);
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  return port;
+}
+
+let ipcClientIpc: IpcModule | undefined;
+let ipcClientSeq = 0;
+
+const nodeIpc: Contender = {
+  name: 'node-ipc',
+  description: '@achrinza/node-ipc 10 over TCP: JSON events delimited by \\f, text payloads',
+  unsupported: {},
+  fdsPerClient: 1,
+  payload: textPayload,
+  async serve({ echo, onMessage }) {
+    const ipc = newIpc();
+    const port = await freePort();
+    await new Promise<void>((resolve) => {
+      ipc.serveNet(HOST, port, () => resolve());
+      ipc.server.start();
+    });
+    let open = 0;
+    ipc.server.on('connect', (socket) => {
+      open++;
+      socket.setNoDelay(true);
+      socket.once('close', () => open--);
+    });
+    ipc.server.on('error', () => {});
+    ipc.server.on('message', (data, socket) => {
+      onMessage?.(data);
+      if (echo) ipc.server.emit(socket, 'message', data);
+    });
+    return {
+      port,
+      connections: () => open,
+      close: () => {
+        for (const socket of ipc.server.sockets) socket.destroy();
+        return new Promise<void>((resolve) => ipc.server.server.close(() => resolve()));
+      },
+    };
+  },
+  async connect(port, onMessage) {
+    const ipc = (ipcClientIpc ??= newIpc());
+    const id = `bench-${process.pid}-${++ipcClientSeq}`;
+    await new Promise<void>((resolve, reject) => {
+      ipc.connectToNet(id, HOST, port);
+      const client = ipc.of[id];
+      if (client === undefined) throw new Error('node-ipc did not create the client');
+      client.on('connect', () => resolve());
+      client.on('error', reject);
+      client.on('message', onMessage);
+    });
+    const client = ipc.of[id];
+    if (client === undefined) throw new Error('node-ipc lost the client');
+    const socket = client.socket;
+    socket.setNoDelay(true);
+    return {
+      send: (message) => {
+        client.emit('message', message as string);
+        return !socket.writableNeedDrain;
+      },
+      drained: () => once(socket, 'drain').then(() => undefined),
+      close: async () => {
+        // node-ipc's disconnect() destroys the socket at once; end it first so queued bytes leave.
+        await endSocket(socket);
+        ipc.disconnect(id);
+      },
+    };
+  },
+};
+
+type Zmq = typeof import('zeromq');
+let zmqModule: Zmq | undefined;
+function zmq(): Zmq {
+  if (zmqModule === undefined) {
+    zmqModule = require('zeromq') as Zmq;
+    zmqModule.context.maxSockets = zmqModule.context.maxSocketsLimit;
+  }
+  return zmqModule;
+}
+
+function zmqPort(endpoint: string | null): number {
+  return Number(endpoint?.slice(endpoint.lastIndexOf(':') + 1));
+}
+
+const zeromq: Contender = {
+  name: 'zeromq',
+  description: 'zeromq 6 (libzmq, prebuilt in the npm package): PUSH/PULL floods, DEALER/ROUTER echo',
+  unsupported: {},
+  // The TCP socket, plus the mailbox each libzmq socket has.
+  fdsPerClient: 3,
+  payload: bytePayload,
+  async serve({ echo, onMessage }) {
+    const z = zmq();
+    const socket = echo ? new z.Router({ linger: 0 }) : new z.Pull({ linger: 0 });
+    let open = 0;
+    socket.events.on('accept', () => open++);
+    socket.events.on('disconnect', () => open--);
+    await socket.bind(`tcp://${HOST}:*`);
+    const port = zmqPort(socket.lastEndpoint);
+    void (async () => {
+      try {
+        if (socket instanceof z.Router) {
+          for await (const [peer, message] of socket) {
+            onMessage?.(message as Buffer);
+            await socket.send([peer as Buffer, message as Buffer]);
+          }
+        } else {
+          for await (const [message] of socket) onMessage?.(message as Buffer);
+        }
+      } catch {
+        // The socket was closed.
+      }
+    })();
+    return {
+      port,
+      connections: () => open,
+      close: () => {
+        socket.close();
+        return Promise.resolve();
+      },
+    };
+  },
+  connect(port, onMessage, oneWay = false) {
+    const z = zmq();
+    // Queued messages still leave after close(), for up to the linger time.
+    const socket = oneWay ? new z.Push({ linger: 10_000 }) : new z.Dealer({ linger: 0 });
+    socket.connect(`tcp://${HOST}:${port}`);
+    if (socket instanceof z.Dealer) {
+      void (async () => {
+        try {
+          for await (const [message] of socket) onMessage(message as Buffer);
+        } catch {
+          // The socket was closed.
+        }
+      })();
+    }
+    return Promise.resolve({
+      send: (message: Message) => socket.send(message),
+      drained: () => Promise.resolve(),
+      close: () => {
+        socket.close();
+        return Promise.resolve();
+      },
+    });
+  },
+};
+/* eslint-enable @typescript-eslint/no-require-imports */
+
+export const CONTENDERS: readonly Contender[] = [
+  baseline,
+  naive,
+  sockframe,
+  frameStream,
+  lengthPrefixedStream,
+  nodeIpc,
+  zeromq,
+];
+
+/** The reference for idle memory: a net server that holds its sockets and does nothing else. */
+export const BARE_NET: Contender = {
+  name: 'bare net',
+  description: 'net.createServer holding the sockets, no framing',
+  unsupported: {},
+  fdsPerClient: 1,
+  payload: bytePayload,
+  serve: () => netServe(() => {}),
+  async connect(port) {
+    const socket = await connectNet(port);
+    return {
+      send: (message) => socket.write(message),
+      drained: () => once(socket, 'drain').then(() => undefined),
+      close: () => endSocket(socket),
+    };
+  },
+};
+
+export function contenderNamed(name: string): Contender {
+  const found = [...CONTENDERS, BARE_NET].find((c) => c.name === name);
+  if (found === undefined) throw new Error(`unknown contender ${name}`);
+  return found;
+}

@@ -1,0 +1,798 @@
+/**
+ * The benchmark suite: sockframe side by side with hand-written net code and the Node peers.
+ * Each measurement runs the contender in its own pair of processes over loopback TCP, and every
+ * receiver checks message count and bytes. Contenders are interleaved (A B C …, the order reversed
+ * every other round); each cell is the median over the rounds, and each ratio the median of the
+ * per-round ratios to the baseline measured in the same round.
+ *
+ *   npm run bench [-- --quick] [--rounds 7] [--only flood,echo-latency] [--contenders baseline,sockframe]
+ *
+ * Writes the Markdown table to stdout, bench/results/bench.json and bench/results/bench.svg;
+ * progress goes to stderr.
+ */
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { barChart } from './chart';
+import { BARE_NET, CONTENDERS, type Contender, type WorkloadId } from './contenders';
+import { formatRate, markdownTable, median, progress } from './stats';
+
+// ------------------------------------------------------------------------ options
+
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+function option(name: string): string | undefined {
+  const at = args.indexOf(`--${name}`);
+  return at >= 0 ? args[at + 1] : undefined;
+}
+const rounds = Number(option('rounds') ?? (quick ? 1 : 7));
+const onlyWorkloads = option('only')?.split(',');
+const onlyContenders = option('contenders')?.split(',');
+
+const FLOOD_MS = quick ? 150 : 1500;
+const LOAD_MS = quick ? 200 : 1500;
+const CHURN_MS = quick ? 200 : 1500;
+const LATENCY_COUNT = quick ? 1000 : 20_000;
+const IDLE_CONNECTIONS = quick ? 300 : 10_000;
+/** How long idle connections sit before the second memory reading. */
+const SETTLE_MS = quick ? 200 : 1000;
+const CHURN_PARALLEL = 8;
+/** Untimed work before each timed one, so every contender's code is optimised first. */
+const WARMUP_MS = quick ? 50 : 500;
+
+const WORKER = join(__dirname, 'worker.js');
+const RESULTS = join(__dirname, '..', '..', 'bench', 'results');
+
+// ------------------------------------------------------------------------ file descriptors
+
+/** The open-file limit the workers get: raised to the hard limit when the soft one is too low. */
+const fdLimit = ((): { soft: number; hard: number; raiseTo: number | undefined } => {
+  let soft = 1024;
+  let hard = 1024;
+  try {
+    const out = execFileSync('sh', ['-c', 'ulimit -Sn; ulimit -Hn'], { encoding: 'utf8' }).trim().split('\n');
+    soft = out[0] === 'unlimited' ? Infinity : Number(out[0]);
+    hard = out[1] === 'unlimited' ? Infinity : Number(out[1]);
+  } catch {
+    // No shell: keep the conservative guess.
+  }
+  const wanted = IDLE_CONNECTIONS + 256;
+  const raiseTo = soft < wanted && hard > soft ? Math.min(hard, wanted) : undefined;
+  return { soft, hard, raiseTo };
+})();
+const usableFds = fdLimit.raiseTo ?? fdLimit.soft;
+const idleConnections = Math.min(IDLE_CONNECTIONS, usableFds - 256);
+const notes: string[] = [];
+if (idleConnections < IDLE_CONNECTIONS) {
+  notes.push(
+    `The open-file limit (${usableFds}) allows ${idleConnections} idle connections, not ${IDLE_CONNECTIONS}; raise \`ulimit -n\` to measure ${IDLE_CONNECTIONS}.`,
+  );
+}
+
+// ------------------------------------------------------------------------ worker processes
+
+class WorkerProcess {
+  private readonly child: ChildProcess;
+  private readonly lines: string[] = [];
+  private readonly waiters: {
+    prefix: string;
+    resolve: (rest: string) => void;
+    reject: (e: Error) => void;
+  }[] = [];
+  private stderr = '';
+  private exitError: Error | undefined;
+
+  constructor(job: object, exposeGc = false) {
+    const node = [...(exposeGc ? ['--expose-gc'] : []), WORKER, JSON.stringify(job)];
+    this.child =
+      fdLimit.raiseTo === undefined
+        ? spawn(process.execPath, node, { stdio: ['pipe', 'pipe', 'pipe'] })
+        : spawn('sh', ['-c', `ulimit -n ${fdLimit.raiseTo} && exec "$0" "$@"`, process.execPath, ...node], {
+            stdio: ['pipe', 'pipe', 'pipe'],
+          });
+    let text = '';
+    this.child.stdout?.on('data', (chunk: Buffer) => {
+      text += chunk.toString();
+      for (let at = text.indexOf('\n'); at >= 0; at = text.indexOf('\n')) {
+        this.onLine(text.slice(0, at));
+        text = text.slice(at + 1);
+      }
+    });
+    this.child.stderr?.on('data', (chunk: Buffer) => {
+      this.stderr = (this.stderr + chunk.toString()).slice(-2000);
+    });
+    this.child.stdin?.on('error', () => {});
+    this.child.on('exit', (code, signal) => {
+      const why = this.stderr.trim().split('\n').slice(-3).join(' / ');
+      this.exitError = new Error(`worker exited (${signal ?? code})${why ? `: ${why}` : ''}`);
+      for (const waiter of this.waiters.splice(0)) waiter.reject(this.exitError);
+    });
+  }
+
+  private onLine(line: string): void {
+    const at = this.waiters.findIndex((w) => line.startsWith(`${w.prefix} `) || line === w.prefix);
+    if (at >= 0) {
+      const [waiter] = this.waiters.splice(at, 1);
+      waiter?.resolve(line.slice(waiter.prefix.length + 1));
+    } else {
+      this.lines.push(line);
+    }
+  }
+
+  /** The rest of the next line that starts with `prefix`. */
+  line(prefix: string, timeoutMs: number): Promise<string> {
+    const at = this.lines.findIndex((l) => l.startsWith(`${prefix} `) || l === prefix);
+    if (at >= 0) return Promise.resolve((this.lines.splice(at, 1)[0] as string).slice(prefix.length + 1));
+    if (this.exitError !== undefined) return Promise.reject(this.exitError);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        const index = this.waiters.indexOf(waiter);
+        if (index >= 0) this.waiters.splice(index, 1);
+        reject(new Error(`timed out after ${Math.round(timeoutMs / 1000)} s waiting for ${prefix}`));
+      }, timeoutMs);
+      const waiter = {
+        prefix,
+        resolve: (rest: string) => {
+          clearTimeout(timer);
+          resolve(rest);
+        },
+        reject: (err: Error) => {
+          clearTimeout(timer);
+          reject(err);
+        },
+      };
+      this.waiters.push(waiter);
+    });
+  }
+
+  async json(prefix: string, timeoutMs: number): Promise<Record<string, number>> {
+    return JSON.parse(await this.line(prefix, timeoutMs)) as Record<string, number>;
+  }
+
+  command(line: string): void {
+    this.child.stdin?.write(`${line}\n`);
+  }
+
+  /** Closes stdin (which stops servers and idle clients), and kills what is left after a grace. */
+  async stop(graceMs = 2000): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
+    this.child.stdin?.end();
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), graceMs);
+    await exited;
+    clearTimeout(timer);
+  }
+}
+
+async function withWorkers<T>(
+  run: (start: (job: object, gc?: boolean) => WorkerProcess) => Promise<T>,
+): Promise<T> {
+  const started: WorkerProcess[] = [];
+  try {
+    return await run((job, gc) => {
+      const worker = new WorkerProcess(job, gc);
+      started.push(worker);
+      return worker;
+    });
+  } finally {
+    await Promise.all(started.map((w) => w.stop()));
+  }
+}
+
+// ------------------------------------------------------------------------ measurements
+
+type Metrics = Record<string, number>;
+
+function flood(size: number): (c: Contender) => Promise<Metrics> {
+  return (c) =>
+    withWorkers(async (start) => {
+      const receiver = start({ role: 'flood-recv', contender: c.name, size });
+      const port = Number(await receiver.line('PORT', 20_000));
+      const sender = start({
+        role: 'flood-send',
+        contender: c.name,
+        size,
+        port,
+        ms: FLOOD_MS,
+        warmup: WARMUP_MS,
+      });
+      const timeout = WARMUP_MS + FLOOD_MS + 60_000;
+      const [got, sent] = await Promise.all([
+        receiver.json('RESULT', timeout),
+        sender.json('RESULT', timeout),
+      ]);
+      if (
+        got['bad'] !== 0 ||
+        got['warm'] !== sent['warm'] ||
+        got['messages'] !== sent['sent'] ||
+        got['bytes'] !== sent['bytes']
+      ) {
+        throw new Error(
+          `receiver got ${got['warm']} + ${got['messages']} messages / ${got['bytes']} B (${got['bad']} garbled) of ${sent['warm']} + ${sent['sent']} / ${sent['bytes']} B sent`,
+        );
+      }
+      // From the first send to the last delivery: a receiver that delivers late is not flattered.
+      const seconds = ((got['lastAt'] as number) - (sent['startedAt'] as number)) / 1000;
+      return {
+        rate: (got['messages'] as number) / seconds,
+        mbps: (got['bytes'] as number) / seconds / 1e6,
+        peakRss: got['peakRss'] as number,
+        // CPU time of both processes per message, in ns: robust to other load on the machine.
+        cpuPerMessage:
+          (((got['cpu'] as number) + (sent['cpu'] as number)) * 1000) / (got['messages'] as number),
+      };
+    });
+}
+
+function echo(role: string, params: object, timeoutMs: number): (c: Contender) => Promise<Metrics> {
+  return (c) =>
+    withWorkers(async (start) => {
+      const server = start({ role: 'server', contender: c.name });
+      const port = Number(await server.line('PORT', 20_000));
+      const client = start({ role, contender: c.name, port, ...params });
+      // The server's CPU time over the client's timed window, asked for when it opens and closes.
+      const serverCpuAtMark =
+        role === 'echo-latency'
+          ? undefined
+          : client.line('MARK', timeoutMs).then(() => {
+              server.command('CPU');
+              return server.line('CPU', 20_000);
+            });
+      serverCpuAtMark?.catch(() => {});
+      const result = await client.json('RESULT', timeoutMs);
+      if (result['bad'] !== 0) throw new Error(`${result['bad']} echoes came back garbled`);
+      if (serverCpuAtMark !== undefined) {
+        server.command('CPU');
+        const serverCpu = Number(await server.line('CPU', 20_000)) - Number(await serverCpuAtMark);
+        const operations = (result['roundTrips'] ?? result['connections']) as number;
+        result['cpuPerOperation'] = (((result['cpu'] as number) + serverCpu) * 1000) / operations;
+      }
+      return result;
+    });
+}
+
+async function idle(c: Contender): Promise<Metrics> {
+  return withWorkers(async (start) => {
+    const server = start({ role: 'server', contender: c.name }, true);
+    const port = Number(await server.line('PORT', 20_000));
+    server.command('STATS');
+    const before = await server.json('STATS', 20_000);
+    const perProcess = Math.max(1, Math.floor((usableFds - 256) / c.fdsPerClient));
+    const clients: WorkerProcess[] = [];
+    for (let left = idleConnections; left > 0; left -= perProcess) {
+      clients.push(
+        start({ role: 'idle-clients', contender: c.name, port, count: Math.min(left, perProcess) }),
+      );
+    }
+    await Promise.all(clients.map((client) => client.line('READY', 120_000)));
+    let after: Metrics;
+    const deadline = Date.now() + 30_000;
+    // zeromq counts peers through monitor events, which libzmq may drop in a burst of accepts;
+    // the server's open file descriptors (one per TCP connection) count them for everyone.
+    const held = (stats: Metrics): number =>
+      Math.max(
+        stats['connections'] as number,
+        stats['fds'] === undefined ? 0 : stats['fds'] - (before['fds'] as number),
+      );
+    for (;;) {
+      server.command('STATS');
+      after = await server.json('STATS', 20_000);
+      if (held(after) >= idleConnections) break;
+      if (Date.now() > deadline) {
+        throw new Error(`the server holds ${held(after)} of ${idleConnections} connections`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    // Let handshakes and first allocations settle, then measure again.
+    await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
+    server.command('STATS');
+    after = await server.json('STATS', 20_000);
+    return {
+      rssPer: ((after['rss'] as number) - (before['rss'] as number)) / idleConnections,
+      heapPer: ((after['heapUsed'] as number) - (before['heapUsed'] as number)) / idleConnections,
+    };
+  });
+}
+
+interface Workload {
+  id: WorkloadId;
+  title: string;
+  run: (c: Contender) => Promise<Metrics>;
+  /** What the ratios of this workload are taken against. */
+  reference: Contender;
+}
+
+const WORKLOADS: Workload[] = [
+  { id: 'flood-64', title: 'one-way flood, 64 B', run: flood(64), reference: CONTENDERS[0] as Contender },
+  { id: 'flood-1k', title: 'one-way flood, 1 KiB', run: flood(1024), reference: CONTENDERS[0] as Contender },
+  {
+    id: 'flood-64k',
+    title: 'one-way flood, 64 KiB',
+    run: flood(65536),
+    reference: CONTENDERS[0] as Contender,
+  },
+  {
+    id: 'flood-1m',
+    title: 'one-way flood, 1 MiB',
+    run: flood(1 << 20),
+    reference: CONTENDERS[0] as Contender,
+  },
+  {
+    id: 'echo-latency',
+    title: 'echo round trip, 1 client',
+    run: echo('echo-latency', { count: LATENCY_COUNT }, 120_000),
+    reference: CONTENDERS[0] as Contender,
+  },
+  {
+    id: 'echo-100',
+    title: 'echo, 100 clients',
+    run: echo('echo-load', { clients: 100, ms: LOAD_MS, warmup: WARMUP_MS }, LOAD_MS + 60_000),
+    reference: CONTENDERS[0] as Contender,
+  },
+  {
+    id: 'echo-1000',
+    title: 'echo, 1,000 clients',
+    run: echo('echo-load', { clients: 1000, ms: LOAD_MS, warmup: WARMUP_MS }, LOAD_MS + 120_000),
+    reference: CONTENDERS[0] as Contender,
+  },
+  {
+    id: 'churn',
+    title: 'connection churn',
+    run: echo('churn', { ms: CHURN_MS, warmup: WARMUP_MS, parallel: CHURN_PARALLEL }, CHURN_MS + 60_000),
+    reference: CONTENDERS[0] as Contender,
+  },
+  { id: 'idle', title: `idle connections (${idleConnections})`, run: idle, reference: BARE_NET },
+];
+
+// ------------------------------------------------------------------------ table rows
+
+type Format = (value: number) => string;
+const rate: Format = (v) => formatRate(v);
+const mbps: Format = (v) => v.toFixed(0);
+const micros: Format = (v) => v.toFixed(1);
+const kib: Format = (v) => (v / 1024).toFixed(2);
+const mib: Format = (v) => (v / 1048576).toFixed(0);
+
+interface RowSpec {
+  workload: WorkloadId;
+  metric: string;
+  title: string;
+  unit: string;
+  higherIsBetter: boolean;
+  format: Format;
+  /** sockframe's target, as a ratio to the workload's reference. */
+  target?: number;
+}
+
+const ROWS: RowSpec[] = [
+  {
+    workload: 'flood-64',
+    metric: 'rate',
+    title: 'flood 64 B',
+    unit: 'msg/s',
+    higherIsBetter: true,
+    format: rate,
+    target: 0.9,
+  },
+  {
+    workload: 'flood-1k',
+    metric: 'rate',
+    title: 'flood 1 KiB',
+    unit: 'msg/s',
+    higherIsBetter: true,
+    format: rate,
+  },
+  {
+    workload: 'flood-64k',
+    metric: 'mbps',
+    title: 'flood 64 KiB',
+    unit: 'MB/s',
+    higherIsBetter: true,
+    format: mbps,
+    target: 0.9,
+  },
+  {
+    workload: 'flood-1m',
+    metric: 'mbps',
+    title: 'flood 1 MiB',
+    unit: 'MB/s',
+    higherIsBetter: true,
+    format: mbps,
+    target: 0.9,
+  },
+  {
+    workload: 'echo-latency',
+    metric: 'p50',
+    title: 'echo p50, 1 client',
+    unit: 'µs',
+    higherIsBetter: false,
+    format: micros,
+  },
+  {
+    workload: 'echo-latency',
+    metric: 'p99',
+    title: 'echo p99, 1 client',
+    unit: 'µs',
+    higherIsBetter: false,
+    format: micros,
+    target: 1.2,
+  },
+  {
+    workload: 'echo-100',
+    metric: 'rate',
+    title: 'echo, 100 clients',
+    unit: 'round trips/s',
+    higherIsBetter: true,
+    format: rate,
+    target: 0.8,
+  },
+  {
+    workload: 'echo-1000',
+    metric: 'rate',
+    title: 'echo, 1,000 clients',
+    unit: 'round trips/s',
+    higherIsBetter: true,
+    format: rate,
+    target: 0.8,
+  },
+  {
+    workload: 'churn',
+    metric: 'rate',
+    title: 'churn (connect, 1 echo, close)',
+    unit: 'conn/s',
+    higherIsBetter: true,
+    format: rate,
+  },
+  {
+    workload: 'idle',
+    metric: 'rssPer',
+    title: 'idle RSS per connection ¹',
+    unit: 'KiB',
+    higherIsBetter: false,
+    format: kib,
+    target: 1.5,
+  },
+  {
+    workload: 'idle',
+    metric: 'heapPer',
+    title: 'idle heap per connection ¹',
+    unit: 'KiB',
+    higherIsBetter: false,
+    format: kib,
+  },
+  {
+    workload: 'flood-64',
+    metric: 'cpuPerMessage',
+    title: 'CPU per message, flood 64 B ²',
+    unit: 'ns',
+    higherIsBetter: false,
+    format: (v) => v.toFixed(0),
+  },
+  {
+    workload: 'flood-64k',
+    metric: 'cpuPerMessage',
+    title: 'CPU per message, flood 64 KiB ²',
+    unit: 'µs',
+    higherIsBetter: false,
+    format: (v) => (v / 1000).toFixed(1),
+  },
+  {
+    workload: 'flood-1m',
+    metric: 'cpuPerMessage',
+    title: 'CPU per message, flood 1 MiB ²',
+    unit: 'µs',
+    higherIsBetter: false,
+    format: (v) => (v / 1000).toFixed(0),
+  },
+  {
+    workload: 'echo-100',
+    metric: 'cpuPerOperation',
+    title: 'CPU per round trip, 100 clients ²',
+    unit: 'µs',
+    higherIsBetter: false,
+    format: (v) => (v / 1000).toFixed(1),
+  },
+  {
+    workload: 'echo-1000',
+    metric: 'cpuPerOperation',
+    title: 'CPU per round trip, 1,000 clients ²',
+    unit: 'µs',
+    higherIsBetter: false,
+    format: (v) => (v / 1000).toFixed(1),
+  },
+  {
+    workload: 'churn',
+    metric: 'cpuPerOperation',
+    title: 'CPU per connection, churn ²',
+    unit: 'µs',
+    higherIsBetter: false,
+    format: (v) => (v / 1000).toFixed(0),
+  },
+  {
+    workload: 'flood-64',
+    metric: 'peakRss',
+    title: 'receiver RSS, flood 64 B',
+    unit: 'MiB',
+    higherIsBetter: false,
+    format: mib,
+  },
+  {
+    workload: 'flood-1m',
+    metric: 'peakRss',
+    title: 'receiver RSS, flood 1 MiB',
+    unit: 'MiB',
+    higherIsBetter: false,
+    format: mib,
+  },
+];
+
+// ------------------------------------------------------------------------ running
+
+/** Per workload, per contender: the metrics of each round (undefined where it failed). */
+type Measured = Map<WorkloadId, Map<string, (Metrics | undefined)[]>>;
+/** Per workload, per contender: why it has no result. */
+type Missing = Map<WorkloadId, Map<string, string>>;
+
+const contenders = CONTENDERS.filter(
+  (c) => onlyContenders === undefined || c.name === 'baseline' || onlyContenders.includes(c.name),
+);
+const workloads = WORKLOADS.filter(
+  (w) => onlyWorkloads === undefined || onlyWorkloads.some((o) => w.id === o || w.id.startsWith(`${o}-`)),
+);
+
+function describe(metrics: Metrics, workload: WorkloadId): string {
+  const row = ROWS.find((r) => r.workload === workload);
+  if (row === undefined) return JSON.stringify(metrics);
+  return `${row.format(metrics[row.metric] as number)} ${row.unit}`;
+}
+
+async function runAll(): Promise<{ measured: Measured; missing: Missing; seconds: number }> {
+  const measured: Measured = new Map();
+  const missing: Missing = new Map();
+  const begin = Date.now();
+  for (const workload of workloads) {
+    const field = [...(workload.reference === BARE_NET ? [BARE_NET] : []), ...contenders];
+    const results = new Map<string, (Metrics | undefined)[]>(field.map((c) => [c.name, []]));
+    const why = new Map<string, string>();
+    measured.set(workload.id, results);
+    missing.set(workload.id, why);
+    for (const c of field) {
+      const reason = c.unsupported[workload.id];
+      if (reason !== undefined) why.set(c.name, reason);
+    }
+    for (let round = 0; round < rounds; round++) {
+      const order = round % 2 === 0 ? field : [...field].reverse();
+      for (const c of order) {
+        const list = results.get(c.name) as (Metrics | undefined)[];
+        if (why.has(c.name)) {
+          list.push(undefined);
+          continue;
+        }
+        try {
+          const metrics = await workload.run(c);
+          list.push(metrics);
+          progress(
+            `[${workload.title}] round ${round + 1}/${rounds} ${c.name}: ${describe(metrics, workload.id)}`,
+          );
+        } catch (err) {
+          list.push(undefined);
+          const message = err instanceof Error ? err.message : String(err);
+          why.set(c.name, message);
+          progress(`[${workload.title}] round ${round + 1}/${rounds} ${c.name}: FAILED ${message}`);
+        }
+      }
+    }
+  }
+  return { measured, missing, seconds: (Date.now() - begin) / 1000 };
+}
+
+// ------------------------------------------------------------------------ summary
+
+interface Cell {
+  median?: number;
+  /** Median of the per-round ratios to the reference (contender / reference). */
+  ratio?: number;
+  values: number[];
+  ratios: number[];
+  na?: string;
+}
+
+interface Row extends RowSpec {
+  reference: string;
+  cells: Record<string, Cell>;
+}
+
+function summarise(measured: Measured, missing: Missing): Row[] {
+  const rows: Row[] = [];
+  for (const spec of ROWS) {
+    const workload = workloads.find((w) => w.id === spec.workload);
+    const results = measured.get(spec.workload);
+    if (workload === undefined || results === undefined) continue;
+    const referenceRounds = results.get(workload.reference.name) ?? [];
+    const cells: Record<string, Cell> = {};
+    for (const [name, list] of results) {
+      const values: number[] = [];
+      const ratios: number[] = [];
+      list.forEach((metrics, round) => {
+        const value = metrics?.[spec.metric];
+        if (value === undefined) return;
+        values.push(value);
+        const reference = referenceRounds[round]?.[spec.metric];
+        if (reference !== undefined && reference !== 0) ratios.push(value / reference);
+      });
+      const na = missing.get(spec.workload)?.get(name);
+      cells[name] =
+        na !== undefined
+          ? { values, ratios, na }
+          : { values, ratios, median: median(values), ratio: median(ratios) };
+    }
+    rows.push({ ...spec, reference: workload.reference.name, cells });
+  }
+  return rows;
+}
+
+/** A row title without its footnote mark. */
+function plain(title: string): string {
+  return title.replace(/ [¹²]$/, '');
+}
+
+function meets(row: Row): boolean | undefined {
+  const ratio = row.cells['sockframe']?.ratio;
+  if (row.target === undefined || ratio === undefined) return undefined;
+  return row.higherIsBetter ? ratio >= row.target : ratio <= row.target;
+}
+
+const PEERS = ['frame-stream', 'length-prefixed-stream', 'node-ipc', 'zeromq'];
+
+/** Peers ahead of sockframe on this row, by their median ratio to the same reference. */
+function peersAhead(row: Row): string[] {
+  const own = row.cells['sockframe']?.ratio;
+  if (own === undefined) return [];
+  return PEERS.filter((peer) => {
+    const theirs = row.cells[peer]?.ratio;
+    return theirs !== undefined && (row.higherIsBetter ? theirs > own : theirs < own);
+  });
+}
+
+function machine(): Record<string, string | number> {
+  let nproc = cpus().length;
+  try {
+    nproc = Number(execFileSync('nproc', { encoding: 'utf8' }).trim());
+  } catch {
+    // nproc is missing: the count of CPUs Node sees stands in.
+  }
+  return {
+    cpus: cpus().length,
+    nproc,
+    cpuModel: cpus()[0]?.model.trim() ?? 'unknown',
+    memoryGiB: Math.round(totalmem() / 2 ** 30),
+    node: process.version,
+    platform: `${process.platform} ${process.arch}`,
+  };
+}
+
+function renderTable(rows: Row[], footnotes: string[]): string {
+  const names = contenders.map((c) => c.name);
+  const header = ['workload', 'unit', ...names, 'sockframe target'];
+  const body = rows.map((row) => {
+    const cells = names.map((name) => {
+      const cell = row.cells[name];
+      if (cell === undefined) return '—';
+      if (cell.na !== undefined) {
+        let index = footnotes.indexOf(`${name}, ${plain(row.title)}: ${cell.na}`);
+        if (index < 0) index = footnotes.push(`${name}, ${plain(row.title)}: ${cell.na}`) - 1;
+        return `n/a [${index + 1}]`;
+      }
+      const value = row.format(cell.median as number);
+      const showRatio = name !== row.reference && cell.ratio !== undefined && Number.isFinite(cell.ratio);
+      return showRatio ? `${value} (${(cell.ratio as number).toFixed(2)}×)` : value;
+    });
+    const met = meets(row);
+    const target =
+      row.target === undefined
+        ? '—'
+        : `${row.higherIsBetter ? '≥' : '≤'} ${row.target.toFixed(2)}× ${met === undefined ? '?' : met ? '✓' : '✗'}`;
+    return [row.title, row.unit, ...cells, target];
+  });
+  return markdownTable(header, body);
+}
+
+function renderChart(rows: Row[], subtitle: string): string {
+  const palette: Record<string, string> = {
+    baseline: '#7f7f7f',
+    naive: '#c7c7c7',
+    sockframe: '#1f5fbf',
+    'frame-stream': '#ff7f0e',
+    'length-prefixed-stream': '#2ca02c',
+    'node-ipc': '#9467bd',
+    zeromq: '#d62728',
+  };
+  const series = contenders.map((c) => ({ name: c.name, color: palette[c.name] ?? '#17becf' }));
+  const groups = rows.map((row) => ({
+    title: `${plain(row.title)}${row.reference === 'baseline' ? '' : ` (vs ${row.reference})`}`,
+    values: Object.fromEntries(
+      contenders.map((c): [string, number | string] => {
+        const cell = row.cells[c.name];
+        if (cell === undefined || cell.ratio === undefined || !Number.isFinite(cell.ratio)) {
+          return [c.name, cell?.na === undefined ? 'no data' : 'see table'];
+        }
+        return [c.name, row.higherIsBetter ? cell.ratio : 1 / cell.ratio];
+      }),
+    ),
+  }));
+  return barChart('sockframe and its peers over loopback TCP', subtitle, series, groups);
+}
+
+async function main(): Promise<void> {
+  const info = machine();
+  const load = loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
+  progress(
+    `bench: ${contenders.length} contenders × ${workloads.length} workloads × ${rounds} round(s)${quick ? ' (quick)' : ''}; load average ${load}`,
+  );
+  const { measured, missing, seconds } = await runAll();
+  const rows = summarise(measured, missing);
+  const footnotes: string[] = [];
+  const table = renderTable(rows, footnotes);
+  const machineLine = `${info['nproc']} cores (nproc ${info['nproc']}, ${info['cpuModel']}), ${info['memoryGiB']} GiB, Node ${info['node']}, ${info['platform']}`;
+  const summaryLine = `Loopback TCP, each contender in its own pair of processes; median of ${rounds} interleaved round${rounds === 1 ? '' : 's'}${quick ? ' (--quick: short runs, smoke test only)' : ''}; (×) = median of per-round ratios to baseline.`;
+  const missed = rows.filter((row) => meets(row) === false).map((row) => plain(row.title));
+  const behind = rows
+    .map((row) => ({ row, peers: peersAhead(row) }))
+    .filter((x) => x.peers.length > 0)
+    .map((x) => `${plain(x.row.title)} (${x.peers.join(', ')})`);
+  const lines = [
+    summaryLine,
+    `Machine: ${machineLine}. Load average at start: ${load}. Took ${Math.round(seconds)} s.`,
+    '',
+    table,
+    '',
+    `¹ Idle rows: (server RSS or heap after − before) / ${idleConnections} connections; (×) is against a bare \`net\` server holding the same connections (${rows
+      .filter((r) => r.workload === 'idle')
+      .map((r) => {
+        const bare = r.cells[BARE_NET.name]?.median;
+        return `${r.metric === 'rssPer' ? 'RSS' : 'heap'} ${bare === undefined ? 'n/a' : r.format(bare)} KiB`;
+      })
+      .join(', ')}).`,
+    '² CPU rows: user + system time of both processes (every thread) over the timed window — floods from the start marker to the last delivery, echo from the end of the warm-up to the end — per message or round trip; unlike throughput, this barely moves when other work shares the cores.',
+    ...footnotes.map((note, i) => `[${i + 1}] n/a — ${note}`),
+    ...notes,
+    '',
+    `sockframe targets missed: ${missed.length === 0 ? 'none' : missed.join('; ')}.`,
+    `Rows where a peer is ahead of sockframe: ${behind.length === 0 ? 'none' : behind.join('; ')}.`,
+  ];
+  console.log(lines.join('\n'));
+  mkdirSync(RESULTS, { recursive: true });
+  const json = {
+    date: new Date().toISOString(),
+    command: `npm run bench${args.length > 0 ? ` -- ${args.join(' ')}` : ''}`,
+    quick,
+    rounds,
+    machine: { ...info, loadAverageAtStart: loadavg() },
+    seconds,
+    idleConnections,
+    contenders: [...contenders, BARE_NET].map((c) => ({ name: c.name, description: c.description })),
+    rows,
+    notes: [...footnotes, ...notes],
+  };
+  writeFileSync(join(RESULTS, 'bench.json'), `${JSON.stringify(json, null, 2)}\n`);
+  writeFileSync(
+    join(RESULTS, 'bench.svg'),
+    renderChart(rows, `median of ${rounds} round${rounds === 1 ? '' : 's'}; ${machineLine}`),
+  );
+  progress(`wrote ${join(RESULTS, 'bench.json')} and bench.svg`);
+  const broken = ['baseline', 'sockframe'].filter((name) =>
+    [...missing.values()].some((why) => why.has(name)),
+  );
+  if (broken.length > 0) {
+    progress(`failed: ${broken.join(', ')}`);
+    process.exitCode = 1;
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
