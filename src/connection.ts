@@ -1,7 +1,7 @@
 import { Buffer } from 'node:buffer';
 import type { Socket } from 'node:net';
 import { TypedEmitter } from 'tiny-typed-emitter';
-import type { Logger } from 'pino';
+import type { Level, Logger } from 'pino';
 import {
   IdleTimeoutError,
   IncompleteMessageError,
@@ -13,6 +13,9 @@ import {
 } from './errors';
 import { MessageAssembler } from './framing/assembler';
 import type { Framing, FramingOption, LengthFraming } from './framing/framing';
+import { resolveFraming } from './framing/framing';
+import { unwatchIdle, watchIdle, type IdleWatched } from './idle-sweep';
+import { LazyChild } from './logger';
 import { releaseRegion, WriteBatch } from './write-batch';
 
 /** Why a connection closed. `error` carries the fault, which was also reported as an 'error'. */
@@ -36,12 +39,18 @@ export interface ConnectionSettings {
   messageTimeout: number;
 }
 
-/** Where a connection reports; set by the server or client that owns it. */
-export interface ConnectionHandlers {
-  message(message: Buffer): void;
-  error(err: SockframeError): void;
-  close(reason: CloseReason): void;
+/**
+ * Where a connection reports; set by the server or client that owns it. The connection is passed
+ * along, so that one handler object can serve every connection of a server.
+ */
+export interface ConnectionHandlers<Data = unknown> {
+  message(message: Buffer, conn: Connection<Data>): void;
+  error(err: SockframeError, conn: Connection<Data>): void;
+  close(reason: CloseReason, conn: Connection<Data>): void;
 }
+
+/** A connection's logger, or the shared source of a child logger derived on its first record. */
+export type ConnectionLog<Data = unknown> = Logger | LazyChild<Connection<Data>>;
 
 export interface ConnectionEvents {
   /** Unsent bytes fell back under the high-water mark after send() returned false. */
@@ -77,89 +86,102 @@ type State = typeof OPEN | typeof CLOSING | typeof CLOSED;
  * One peer of a stream server or a stream client. Reads are cut into messages by the framing;
  * writes of one tick are batched into as few system calls as possible. A connection never emits
  * 'error': its owner reports every fault as `(err, conn)` and the connection then closes.
+ *
+ * An idle connection is kept small, since a server may hold tens of thousands: the socket
+ * listeners are shared by every connection, the assembler, the write batch, the logger and the
+ * close promise are created on first use, and idleness is checked by a shared sweep instead of
+ * a timer per connection.
  */
-export class Connection<Data = unknown> extends TypedEmitter<ConnectionEvents> {
+export class Connection<Data = unknown> extends TypedEmitter<ConnectionEvents> implements IdleWatched {
   /** Unique among the connections of its server. */
   readonly id: number;
-  readonly remoteAddress: string | undefined;
-  readonly remotePort: number | undefined;
-  readonly remoteFamily: string | undefined;
-  readonly localAddress: string | undefined;
-  readonly localPort: number | undefined;
   /** A slot for the application's own per-connection state. */
   data: Data | undefined = undefined;
 
   private readonly socket: Socket;
-  private readonly assembler: MessageAssembler;
+  private readonly settings: ConnectionSettings;
   private readonly framing: Framing;
-  private readonly handlers: ConnectionHandlers;
-  private readonly log: Logger;
-  private readonly maxPendingBytes: number;
-  private readonly messageTimeout: number;
+  /** The framing's in-place header writer, when it has one (the fast path of send()). */
+  private readonly headerFraming: HeaderFraming | undefined;
+  private readonly handlers: ConnectionHandlers<Data>;
+  /** The logger, or the source it is derived from on the first record. */
+  private log: ConnectionLog<Data>;
   private readonly connectedAt = Date.now();
+  /** Created on the first byte read. */
+  private assembler: MessageAssembler | undefined = undefined;
+  /** Created on the first send. */
+  private batch: WriteBatch | undefined = undefined;
 
   private state: State = OPEN;
   private discarding = false;
-  private closeKind: CloseKind | undefined;
-  private failure: SockframeError | undefined;
-  private readonly batch = new WriteBatch(() => this.flush());
-  /** The framing's in-place header writer, when it has one (the fast path of send()). */
-  private readonly headerFraming: HeaderFraming | undefined;
+  private closeKind: CloseKind | undefined = undefined;
+  private failure: SockframeError | undefined = undefined;
   private flushQueued = false;
   private needDrain = false;
-  private messageTimer: NodeJS.Timeout | undefined;
+  private messageTimer: NodeJS.Timeout | undefined = undefined;
   private messagesAtTimerStart = 0;
   private bytesIn = 0;
   private bytesOut = 0;
   private messagesIn = 0;
   private messagesOut = 0;
-  private readonly closed: Promise<void>;
-  private resolveClosed!: () => void;
+  /**
+   * The traffic signature the idle sweep saw last, and when it last changed, in ms after
+   * connectedAt (a small integer, where a timestamp would be a boxed number per connection).
+   */
+  private activityMark = 0;
+  private activeAt = 0;
+  /** Created when someone waits for the close. */
+  private closed: Promise<void> | undefined = undefined;
+  private resolveClosed: (() => void) | undefined = undefined;
 
   /** @internal Created by servers and clients; not constructed by users. */
   constructor(
     id: number,
     socket: Socket,
     settings: ConnectionSettings,
-    handlers: ConnectionHandlers,
-    log: Logger,
+    handlers: ConnectionHandlers<Data>,
+    log: ConnectionLog<Data>,
   ) {
     super();
     this.id = id;
     this.socket = socket;
+    this.settings = settings;
     this.handlers = handlers;
     this.log = log;
-    this.maxPendingBytes = settings.maxPendingBytes;
-    this.messageTimeout = settings.messageTimeout;
-    this.remoteAddress = socket.remoteAddress;
-    this.remotePort = socket.remotePort;
-    this.remoteFamily = socket.remoteFamily;
-    this.localAddress = socket.localAddress;
-    this.localPort = socket.localPort;
-    this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
-    this.assembler = new MessageAssembler({
-      framing: settings.framing,
-      maxMessageSize: settings.maxMessageSize,
-      onMessage: (message) => {
-        // Nothing more is delivered once the connection was failed or destroyed mid-chunk.
-        if (this.discarding) return;
-        this.messagesIn++;
-        this.handlers.message(message);
-      },
-      onError: (err) => this.fail(err),
-    });
-    this.framing = this.assembler.activeFraming;
+    this.framing = resolveFraming(settings.framing);
     this.headerFraming = hasHeaderWriter(this.framing) ? this.framing : undefined;
+    // Read now: the socket keeps them, so they can still be read after it has closed.
+    pinAddresses(socket);
 
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('end', () => this.onEnd());
-    socket.on('error', (err) => this.fail(new SocketError(err)));
-    socket.on('close', () => this.onClose());
-    socket.on('drain', () => this.onSocketDrain());
-    if (settings.idleTimeout > 0) {
-      socket.setTimeout(settings.idleTimeout);
-      socket.on('timeout', () => this.fail(new IdleTimeoutError(settings.idleTimeout)));
-    }
+    connectionOf.set(socket, this);
+    /* eslint-disable @typescript-eslint/unbound-method -- these are called on the socket, by design */
+    socket.on('data', Connection.onSocketData);
+    socket.on('end', Connection.onSocketEnd);
+    socket.on('error', Connection.onSocketError);
+    socket.on('close', Connection.onSocketClose);
+    socket.on('drain', Connection.onSocketDrain);
+    /* eslint-enable @typescript-eslint/unbound-method */
+    if (settings.idleTimeout > 0) watchIdle(this, settings.idleTimeout);
+  }
+
+  get remoteAddress(): string | undefined {
+    return this.socket.remoteAddress;
+  }
+
+  get remotePort(): number | undefined {
+    return this.socket.remotePort;
+  }
+
+  get remoteFamily(): string | undefined {
+    return this.socket.remoteFamily;
+  }
+
+  get localAddress(): string | undefined {
+    return this.socket.localAddress;
+  }
+
+  get localPort(): number | undefined {
+    return this.socket.localPort;
   }
 
   /** True until close() or destroy() is called or the peer goes away. */
@@ -169,13 +191,13 @@ export class Connection<Data = unknown> extends TypedEmitter<ConnectionEvents> {
 
   /** Bytes queued for this peer and not yet written to the network. */
   get pendingBytes(): number {
-    return this.batch.bytes + this.socket.writableLength;
+    return (this.batch?.bytes ?? 0) + this.socket.writableLength;
   }
 
   get stats(): ConnectionStats {
     return {
       bytesIn: this.bytesIn,
-      bytesOut: this.bytesOut + this.batch.bytes,
+      bytesOut: this.bytesOut + (this.batch?.bytes ?? 0),
       messagesIn: this.messagesIn,
       messagesOut: this.messagesOut,
       connectedAt: this.connectedAt,
@@ -195,7 +217,8 @@ export class Connection<Data = unknown> extends TypedEmitter<ConnectionEvents> {
     }
     const headerFraming = this.headerFraming;
     if (headerFraming !== undefined) {
-      this.batch.frame(headerFraming, Buffer.isBuffer(payload) ? payload : toBuffer(payload));
+      const batch = (this.batch ??= new WriteBatch(this));
+      batch.frame(headerFraming, Buffer.isBuffer(payload) ? payload : toBuffer(payload));
     } else {
       this.queueEncoded(encodePayload(this.framing, payload));
     }
@@ -212,14 +235,15 @@ export class Connection<Data = unknown> extends TypedEmitter<ConnectionEvents> {
   }
 
   private queueEncoded(encoded: Buffer | readonly Buffer[]): void {
-    if (Buffer.isBuffer(encoded)) this.batch.append(encoded);
-    else for (const part of encoded) this.batch.append(part);
+    const batch = (this.batch ??= new WriteBatch(this));
+    if (Buffer.isBuffer(encoded)) batch.append(encoded);
+    else for (const part of encoded) batch.append(part);
   }
 
   /** Flushes what is queued, ends the stream, and resolves once the socket has closed. */
   close(): Promise<void> {
     this.beginClose('closed');
-    return this.closed;
+    return this.whenClosed();
   }
 
   /** Closes at once, dropping unsent bytes. With an error, it is reported first. */
@@ -238,12 +262,13 @@ export class Connection<Data = unknown> extends TypedEmitter<ConnectionEvents> {
   /** @internal A graceful close started by the owner (server shutdown). */
   closeFor(kind: CloseKind): Promise<void> {
     this.beginClose(kind);
-    return this.closed;
+    return this.whenClosed();
   }
 
   /** @internal Resolves when the socket has closed. */
   whenClosed(): Promise<void> {
-    return this.closed;
+    if (this.state === CLOSED) return Promise.resolve();
+    return (this.closed ??= new Promise((resolve) => (this.resolveClosed = resolve)));
   }
 
   /** @internal Used by owners to expose the raw socket for options such as noDelay. */
@@ -251,29 +276,96 @@ export class Connection<Data = unknown> extends TypedEmitter<ConnectionEvents> {
     return this.socket;
   }
 
+  /** @internal Whether a record at `level` would be written (without deriving the logger). */
+  logsAt(level: Level): boolean {
+    return this.log.isLevelEnabled(level);
+  }
+
+  /** @internal The connection's logger, derived on first use. */
+  get logger(): Logger {
+    const log = this.log;
+    return log instanceof LazyChild ? (this.log = log.child(this)) : log;
+  }
+
+  /** @internal Called by the idle sweep. */
+  sweepIdle(now: number, timeout: number): void {
+    if (this.socket.destroyed) return;
+    // Any change in bytes read, bytes handed to the socket or bytes the socket passed on to the
+    // kernel is traffic. writableLength grows by at most what bytesOut grows by, so this sum
+    // changes whenever one of them does.
+    const mark = this.bytesIn + 2 * this.bytesOut - this.socket.writableLength;
+    const at = now - this.connectedAt;
+    if (mark !== this.activityMark) {
+      this.activityMark = mark;
+      this.activeAt = at;
+    } else if (at - this.activeAt >= timeout) {
+      this.fail(new IdleTimeoutError(timeout));
+    }
+  }
+
+  // ------------------------------------------------------------------ socket listeners
+
+  // Shared by every connection: each finds its connection through the socket it is called on.
+  private static readonly onSocketData = function (this: Socket, chunk: Buffer): void {
+    ownerOf(this).onData(chunk);
+  };
+
+  private static readonly onSocketEnd = function (this: Socket): void {
+    ownerOf(this).onEnd();
+  };
+
+  private static readonly onSocketError = function (this: Socket, err: Error): void {
+    ownerOf(this).fail(new SocketError(err));
+  };
+
+  private static readonly onSocketClose = function (this: Socket): void {
+    ownerOf(this).onClose();
+  };
+
+  private static readonly onSocketDrain = function (this: Socket): void {
+    ownerOf(this).onDrain();
+  };
+
+  private static readonly onMessageTimeout = (conn: Connection<unknown>): void => {
+    conn.fail(new MessageTimeoutError(conn.settings.messageTimeout));
+  };
+
   // ------------------------------------------------------------------ reading
 
   private onData(chunk: Buffer): void {
     this.bytesIn += chunk.length;
-    this.assembler.push(chunk);
-    if (this.messageTimeout > 0 && this.state !== CLOSED) this.trackMessageTimeout();
+    const assembler = this.assembler ?? this.createAssembler();
+    assembler.push(chunk);
+    if (this.settings.messageTimeout > 0 && this.state !== CLOSED) this.trackMessageTimeout(assembler);
+  }
+
+  private createAssembler(): MessageAssembler {
+    this.assembler = new MessageAssembler({
+      framing: this.framing,
+      maxMessageSize: this.settings.maxMessageSize,
+      onMessage: (message) => {
+        // Nothing more is delivered once the connection was failed or destroyed mid-chunk.
+        if (this.discarding) return;
+        this.messagesIn++;
+        this.handlers.message(message, this);
+      },
+      onError: (err) => this.fail(err),
+    });
+    return this.assembler;
   }
 
   /** Times the message in progress, restarting the clock when a new one begins. */
-  private trackMessageTimeout(): void {
-    if (this.assembler.bufferedBytes === 0) {
+  private trackMessageTimeout(assembler: MessageAssembler): void {
+    if (assembler.bufferedBytes === 0) {
       if (this.messageTimer !== undefined) {
         clearTimeout(this.messageTimer);
         this.messageTimer = undefined;
       }
       return;
     }
-    const delivered = this.assembler.messageCount;
+    const delivered = assembler.messageCount;
     if (this.messageTimer === undefined) {
-      this.messageTimer = setTimeout(
-        () => this.fail(new MessageTimeoutError(this.messageTimeout)),
-        this.messageTimeout,
-      );
+      this.messageTimer = setTimeout(Connection.onMessageTimeout, this.settings.messageTimeout, this);
       this.messageTimer.unref();
     } else if (delivered !== this.messagesAtTimerStart) {
       this.messageTimer.refresh();
@@ -282,7 +374,7 @@ export class Connection<Data = unknown> extends TypedEmitter<ConnectionEvents> {
   }
 
   private onEnd(): void {
-    const partial = this.assembler.bufferedBytes;
+    const partial = this.assembler?.bufferedBytes ?? 0;
     if (partial > 0 && this.failure === undefined) {
       this.fail(new IncompleteMessageError(partial));
       return;
@@ -294,10 +386,10 @@ export class Connection<Data = unknown> extends TypedEmitter<ConnectionEvents> {
   // ------------------------------------------------------------------ writing
 
   private afterQueue(): boolean {
-    const queued = this.batch.bytes;
+    const queued = (this.batch as WriteBatch).bytes;
     const pending = queued + this.socket.writableLength;
-    if (pending > this.maxPendingBytes) {
-      this.fail(new SlowConsumerError(pending, this.maxPendingBytes));
+    if (pending > this.settings.maxPendingBytes) {
+      this.fail(new SlowConsumerError(pending, this.settings.maxPendingBytes));
       return false;
     }
     if (queued >= BATCH_FLUSH_BYTES) {
@@ -316,14 +408,16 @@ export class Connection<Data = unknown> extends TypedEmitter<ConnectionEvents> {
   /** @internal Hands the batch to the socket in as few writes as possible. */
   flush(): void {
     this.flushQueued = false;
-    const bytes = this.batch.bytes;
+    const batch = this.batch;
+    if (batch === undefined) return;
+    const bytes = batch.bytes;
     if (bytes === 0) return;
     const socket = this.socket;
     if (socket.destroyed || !socket.writable) {
-      this.batch.clear();
+      batch.clear();
       return;
     }
-    const { parts, slabs } = this.batch.take();
+    const { parts, slabs } = batch.take();
     this.bytesOut += bytes;
     if (parts.length === 1) {
       socket.write(parts[0] as Buffer);
@@ -340,8 +434,8 @@ export class Connection<Data = unknown> extends TypedEmitter<ConnectionEvents> {
     }
   }
 
-  private onSocketDrain(): void {
-    if (this.needDrain && this.batch.bytes === 0) this.emitDrain();
+  private onDrain(): void {
+    if (this.needDrain && (this.batch?.bytes ?? 0) === 0) this.emitDrain();
   }
 
   private emitDrain(): void {
@@ -366,7 +460,7 @@ export class Connection<Data = unknown> extends TypedEmitter<ConnectionEvents> {
     this.closeKind = 'error';
     this.state = CLOSING;
     this.discarding = true;
-    this.handlers.error(err);
+    this.handlers.error(err, this);
     this.socket.destroy();
   }
 
@@ -375,27 +469,42 @@ export class Connection<Data = unknown> extends TypedEmitter<ConnectionEvents> {
     this.state = CLOSED;
     if (this.messageTimer !== undefined) clearTimeout(this.messageTimer);
     this.messageTimer = undefined;
-    this.batch.clear();
+    if (this.settings.idleTimeout > 0) unwatchIdle(this, this.settings.idleTimeout);
+    this.batch?.clear();
     const reason: CloseReason =
       this.failure !== undefined
         ? { kind: 'error', error: this.failure }
         : { kind: closeKindWithoutError(this.closeKind) };
-    this.log.info(
-      {
-        reason: reason.kind,
-        error: this.failure?.code,
-        durationMs: Date.now() - this.connectedAt,
-        bytesIn: this.bytesIn,
-        bytesOut: this.bytesOut,
-        messagesIn: this.messagesIn,
-        messagesOut: this.messagesOut,
-      },
-      'connection closed',
-    );
-    this.handlers.close(reason);
+    if (this.log.isLevelEnabled('info')) {
+      this.logger.info(
+        {
+          reason: reason.kind,
+          error: this.failure?.code,
+          durationMs: Date.now() - this.connectedAt,
+          bytesIn: this.bytesIn,
+          bytesOut: this.bytesOut,
+          messagesIn: this.messagesIn,
+          messagesOut: this.messagesOut,
+        },
+        'connection closed',
+      );
+    }
+    this.handlers.close(reason, this);
     this.emit('close', reason);
-    this.resolveClosed();
+    this.resolveClosed?.();
   }
+}
+
+/** The connection of each socket, for the listeners all connections share. */
+const connectionOf = new WeakMap<Socket, Connection<unknown>>();
+
+function ownerOf(socket: Socket): Connection<unknown> {
+  return connectionOf.get(socket) as Connection<unknown>;
+}
+
+/** Reads the socket's addresses once; net.Socket keeps them after that, even once closed. */
+function pinAddresses(socket: Socket): void {
+  if (socket.remoteAddress !== undefined) void socket.localAddress;
 }
 
 function closeKindWithoutError(kind: CloseKind | undefined): Exclude<CloseKind, 'error'> {

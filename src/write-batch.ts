@@ -74,10 +74,11 @@ export class WriteBatch {
   bytes = 0;
 
   /**
-   * @param onFull called when the slab cannot take the next frame, before a new one is started,
-   *   so that the owner can write out full slabs whole.
+   * @param owner its flush() is called when the slab cannot take the next frame, before a new one
+   *   is started, so that full slabs are written out whole. An object rather than a callback, so
+   *   that a connection passes itself instead of allocating a closure.
    */
-  constructor(private readonly onFull: () => void = () => {}) {}
+  constructor(private readonly owner?: { flush(): void }) {}
 
   /** Queues a chunk: copied when small, by reference when big. */
   append(chunk: Buffer): void {
@@ -153,7 +154,7 @@ export class WriteBatch {
     }
     if (current.used + size > current.buffer.length) {
       // The shared slab is full: write out what we hold first, so full slabs leave whole.
-      if (this.bytes > 0) this.onFull();
+      if (this.bytes > 0) this.owner?.flush();
       this.seal();
       retire(current);
       current = newSlab(size);

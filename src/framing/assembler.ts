@@ -62,8 +62,8 @@ export class MessageAssembler {
   private readonly scanner: FrameScanner | undefined;
   private readonly trailer: number;
 
-  /** Bytes of the incomplete message, in arrival order. */
-  private pending: Buffer[] = [];
+  /** Bytes of the incomplete message, in arrival order (the shared NO_PARTS while there are none). */
+  private pending: Buffer[] = NO_PARTS;
   private pendingBytes = 0;
   /**
    * The front of the pending frame, copied contiguously for a hook that answered NEED_MORE.
@@ -147,7 +147,7 @@ export class MessageAssembler {
   /** Drops any partial message and any error, ready for a new stream. */
   reset(): void {
     this.generation++;
-    this.pending = [];
+    this.pending = NO_PARTS;
     this.pendingBytes = 0;
     this.forgetHead();
     this.frameLength = -1;
@@ -190,7 +190,7 @@ export class MessageAssembler {
       if (generation !== this.generation) return;
     }
     if (offset < size) {
-      this.pending.push(offset === 0 ? chunk : chunk.subarray(offset));
+      this.pending = [offset === 0 ? chunk : chunk.subarray(offset)];
       this.pendingBytes = size - offset;
     }
   }
@@ -348,13 +348,14 @@ export class MessageAssembler {
   // ---------------------------------------------------------------- buffering
 
   private keep(chunk: Buffer): -1 {
-    this.pending.push(chunk);
+    if (this.pending === NO_PARTS) this.pending = [chunk];
+    else this.pending.push(chunk);
     this.pendingBytes += chunk.length;
     return -1;
   }
 
   private clearPending(): void {
-    this.pending = [];
+    this.pending = NO_PARTS;
     this.pendingBytes = 0;
     this.forgetHead();
     this.frameLength = -1;
@@ -432,7 +433,7 @@ export class MessageAssembler {
 
   private fail(err: SockframeError): void {
     this.failure = err;
-    this.pending = [];
+    this.pending = NO_PARTS;
     this.pendingBytes = 0;
     this.forgetHead();
     this.frameLength = -1;
@@ -441,6 +442,8 @@ export class MessageAssembler {
 }
 
 const EMPTY = Buffer.alloc(0);
+/** The pending list of an assembler that holds nothing; never written to (keep() replaces it). */
+const NO_PARTS: Buffer[] = [];
 
 /** measure() results that are not a length. */
 const UNDECIDED = -1;

@@ -1,10 +1,16 @@
 import type { Server, Socket } from 'node:net';
 import { AddressInUseError, ServerClosedError, SocketError, type SockframeError } from '../errors';
-import { Connection, encodePayload, type ConnectionSettings, type Payload } from '../connection';
+import {
+  Connection,
+  encodePayload,
+  type ConnectionHandlers,
+  type ConnectionSettings,
+  type Payload,
+} from '../connection';
 import { DEFAULT_MAX_MESSAGE_SIZE } from '../framing/assembler';
 import { resolveFraming, type FramingOption } from '../framing/framing';
 import { lengthField } from '../framing/length-field';
-import { componentLogger, type LoggerOption } from '../logger';
+import { componentLogger, LazyChild, type LoggerOption } from '../logger';
 import { checkBoolean, checkSize, checkTime, show } from '../options';
 import { checkAdapter, type ServerAdapter } from '../adapters/adapter';
 import { SocketServer, type CloseOptions } from './socket-server';
@@ -147,9 +153,17 @@ export function checkCloseTimeout(options: CloseOptions | undefined): number {
 export abstract class StreamServer<L, A, Data = unknown> extends SocketServer<Connection<Data>, L, A> {
   protected readonly settings: ResolvedStreamOptions;
   protected readonly server: Server;
-  /** Every raw socket, including those still in a TLS handshake, so close() can end them all. */
-  private readonly sockets = new Set<Socket>();
-  private readonly component: string;
+  /**
+   * When connections wrap the accepted socket (TLS), every accepted socket, including those still
+   * in a handshake, so close() can end them all. Otherwise the registry reaches every socket.
+   */
+  private readonly wrappedSockets: Set<Socket> | undefined;
+  /** Shared by every connection of this server (no closure per connection). */
+  private readonly handlers: ConnectionHandlers<Data>;
+  /** The same, also tracing each message received; chosen when the logger traces. */
+  private readonly tracingHandlers: ConnectionHandlers<Data>;
+  /** Each connection's child logger `{ connId, remote }`, derived on its first record. */
+  private readonly connectionLog: LazyChild<Connection<Data>>;
   private nextId = 0;
   private state: 'new' | 'listening' | 'closing' | 'closed' = 'new';
   private closing: Promise<void> | undefined;
@@ -159,12 +173,47 @@ export abstract class StreamServer<L, A, Data = unknown> extends SocketServer<Co
   protected constructor(options: StreamServerOptions, component: string, server: Server) {
     const settings = resolveStreamServerOptions(options);
     super(componentLogger(options.logger, component), checkAdapter(options.adapter));
-    this.component = component;
     this.settings = settings;
     this.server = server;
     this.server.maxConnections = settings.maxConnections;
-    this.server.on('connection', (socket: Socket) => this.track(socket));
-    this.server.on(this.readyEvent(), (socket: Socket) => this.accept(socket));
+    this.handlers = {
+      message: (message, conn) => this.dispatchMessage(conn, message),
+      error: (err, conn) => this.reportError(err, conn),
+      close: (reason, conn) => {
+        this.registry.delete(conn.id);
+        this.dispatchClose(conn, reason);
+      },
+    };
+    this.tracingHandlers = {
+      ...this.handlers,
+      message: (message, conn) => {
+        conn.logger.trace(
+          { bytes: message.length, payload: message.subarray(0, TRACED_PAYLOAD_BYTES).toString('hex') },
+          'message received',
+        );
+        this.dispatchMessage(conn, message);
+      },
+    };
+    this.connectionLog = new LazyChild(this.log, (conn: Connection<Data>) => ({
+      connId: conn.id,
+      remote: conn.remoteAddress === undefined ? component : `${conn.remoteAddress}:${conn.remotePort}`,
+    }));
+    if (this.readyEvent() === 'connection') {
+      this.wrappedSockets = undefined;
+      this.server.on('connection', (socket: Socket) => this.accept(socket));
+    } else {
+      const sockets = new Set<Socket>();
+      // One listener for every socket: it is called on the socket that closed.
+      const forget = function (this: Socket): void {
+        sockets.delete(this);
+      };
+      this.wrappedSockets = sockets;
+      this.server.on('connection', (socket: Socket) => {
+        sockets.add(socket);
+        socket.on('close', forget);
+      });
+      this.server.on(this.readyEvent(), (socket: Socket) => this.accept(socket));
+    }
     this.server.on('drop', (data?: { remoteAddress?: string; remotePort?: number }) =>
       this.dispatchDrop({
         remoteAddress: data?.remoteAddress,
@@ -262,10 +311,14 @@ export abstract class StreamServer<L, A, Data = unknown> extends SocketServer<Co
     });
     await Promise.race([Promise.all(open.map((conn) => conn.closeFor('server-closing'))), expired]);
     clearTimeout(timer);
-    if (this.sockets.size > 0) {
-      this.log.warn({ connections: this.sockets.size }, 'destroying connections left at the close timeout');
-      const gone = [...this.sockets].map((socket) => new Promise((resolve) => socket.once('close', resolve)));
-      for (const socket of this.sockets) socket.destroy();
+    const left =
+      this.wrappedSockets !== undefined
+        ? [...this.wrappedSockets]
+        : open.map((conn) => conn.rawSocket).filter((socket) => !socket.closed);
+    if (left.length > 0) {
+      this.log.warn({ connections: left.length }, 'destroying connections left at the close timeout');
+      const gone = left.map((socket) => new Promise((resolve) => socket.once('close', resolve)));
+      for (const socket of left) socket.destroy();
       await Promise.all(gone);
     }
     // A destroyed socket reports its close a little later; every 'close' event comes before this resolves.
@@ -277,11 +330,6 @@ export abstract class StreamServer<L, A, Data = unknown> extends SocketServer<Co
     this.log.info('closed');
   }
 
-  private track(socket: Socket): void {
-    this.sockets.add(socket);
-    socket.once('close', () => this.sockets.delete(socket));
-  }
-
   private accept(socket: Socket): void {
     if (this.state !== 'listening') {
       socket.destroy();
@@ -289,37 +337,12 @@ export abstract class StreamServer<L, A, Data = unknown> extends SocketServer<Co
     }
     socket.allowHalfOpen = true;
     const id = ++this.nextId;
-    const remote =
-      socket.remoteAddress === undefined ? this.component : `${socket.remoteAddress}:${socket.remotePort}`;
-    const log = this.log.child({ connId: id, remote });
     // Decided once per connection, so that the message path costs nothing when not tracing.
-    const tracePayloads = log.isLevelEnabled('trace');
-    // Handlers are bound before the connection exists; no event can fire before it does.
-    const conn: Connection<Data> = new Connection<Data>(
-      id,
-      socket,
-      this.settings,
-      {
-        message: tracePayloads
-          ? (message) => {
-              log.trace(
-                { bytes: message.length, payload: message.subarray(0, TRACED_PAYLOAD_BYTES).toString('hex') },
-                'message received',
-              );
-              this.dispatchMessage(conn, message);
-            }
-          : (message) => this.dispatchMessage(conn, message),
-        error: (err) => this.reportError(err, conn),
-        close: (reason) => {
-          this.registry.delete(id);
-          this.dispatchClose(conn, reason);
-        },
-      },
-      log,
-    );
+    const handlers = this.log.isLevelEnabled('trace') ? this.tracingHandlers : this.handlers;
+    const conn = new Connection<Data>(id, socket, this.settings, handlers, this.connectionLog);
     tuneSocket(socket, this.settings.noDelay, this.settings.keepAlive);
     this.registry.set(id, conn);
-    log.info('connection accepted');
+    if (conn.logsAt('info')) conn.logger.info('connection accepted');
     this.dispatchConnect(conn);
   }
 
