@@ -21,7 +21,8 @@ import { lengthField } from '../framing/length-field';
 import { componentLogger, type LoggerOption } from '../logger';
 import { checkBoolean, checkSize, checkTime, show } from '../options';
 import type { CloseOptions } from '../server/socket-server';
-import { checkCloseTimeout, tuneSocket } from '../server/stream-server';
+import { checkCloseTimeout } from '../server/socket-server';
+import { tuneSocket } from '../server/stream-server';
 import { SocketClient } from './socket-client';
 
 /** Exponential backoff with jitter; every field optional. */

@@ -14,7 +14,7 @@ import type { Framing, FramingOption } from '../framing/framing';
 import { componentLogger, type LoggerOption } from '../logger';
 import { checkSize, show } from '../options';
 import type { CloseOptions } from '../server/socket-server';
-import { checkCloseTimeout } from '../server/stream-server';
+import { checkCloseTimeout } from '../server/socket-server';
 import { SocketClient } from './socket-client';
 
 /** Options of a UdpClient; `type` and `port` are required. */

@@ -7,6 +7,7 @@ import {
   SockframeError,
   type SockframeErrorCode,
 } from '../errors';
+import { checkTime, show } from '../options';
 import { toBuffer, type CloseReason, type Payload } from '../connection';
 import type { AdapterHooks, ServerAdapter } from '../adapters/adapter';
 
@@ -68,6 +69,7 @@ export interface ServerPeer {
  * the subclass hooks. Subclass hooks run before the matching event's listeners.
  */
 export abstract class SocketServer<P extends ServerPeer, L, A> extends TypedEmitter<ServerEvents<P, A>> {
+  private closing: Promise<void> | undefined;
   protected readonly log: Logger;
   protected readonly registry = new Map<P['id'], P>();
   /** The 'message' listeners, cached: emit() costs a megamorphic lookup per message. */
@@ -114,8 +116,19 @@ export abstract class SocketServer<P extends ServerPeer, L, A> extends TypedEmit
   /** Starts listening; resolves with the bound address. */
   abstract listen(options: L): Promise<A>;
 
-  /** Stops accepting at once, lets peers finish, and resolves when all are closed. */
-  abstract close(options?: CloseOptions): Promise<void>;
+  /**
+   * Stops accepting at once, lets peers finish, and resolves when all are closed; what is still
+   * open after `timeout` (default 5000 ms) is destroyed. A second call returns the first one's
+   * promise.
+   */
+  close(options?: CloseOptions): Promise<void> {
+    const timeout = checkCloseTimeout(options);
+    this.closing ??= this.shutdown(timeout);
+    return this.closing;
+  }
+
+  /** The transport's close, run once by close() with its validated timeout. */
+  protected abstract shutdown(timeout: number): Promise<void>;
 
   /**
    * Sends one message to every open peer (that `filter` accepts); returns how many peers of this
@@ -293,4 +306,15 @@ function adapterFault(adapter: ServerAdapter, err: unknown, what: string): Sockf
   if (err instanceof SockframeError) return err;
   const reason = err instanceof Error ? err.message : String(err);
   return new AdapterUnavailableError(adapter.name, `The ${adapter.name} adapter ${what}: ${reason}`, err);
+}
+
+/** How long close() waits for peers before destroying them, unless given. */
+export const DEFAULT_CLOSE_TIMEOUT = 5_000;
+
+/** Validates close()'s options (servers and clients) and returns the timeout in ms. */
+export function checkCloseTimeout(options: CloseOptions | undefined): number {
+  if (options !== undefined && (typeof options !== 'object' || options === null)) {
+    throw new TypeError(`close() takes an options object; got ${show(options)}.`);
+  }
+  return checkTime('timeout', options?.timeout, DEFAULT_CLOSE_TIMEOUT);
 }

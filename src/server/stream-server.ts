@@ -11,9 +11,9 @@ import { DEFAULT_MAX_MESSAGE_SIZE } from '../framing/assembler';
 import { resolveFraming, type FramingOption } from '../framing/framing';
 import { lengthField } from '../framing/length-field';
 import { componentLogger, LazyChild, type LoggerOption } from '../logger';
-import { checkBoolean, checkSize, checkTime, show } from '../options';
+import { checkBoolean, checkSize, checkTime } from '../options';
 import { checkAdapter, type ServerAdapter } from '../adapters/adapter';
-import { SocketServer, type CloseOptions } from './socket-server';
+import { DEFAULT_CLOSE_TIMEOUT, SocketServer } from './socket-server';
 
 /** Options every stream server (TCP, TLS, IPC) takes. All are optional. */
 export interface StreamServerOptions {
@@ -88,7 +88,7 @@ export const STREAM_SERVER_DEFAULTS = Object.freeze({
   messageTimeout: 30_000,
   noDelay: true,
   keepAlive: false,
-  closeTimeout: 5_000,
+  closeTimeout: DEFAULT_CLOSE_TIMEOUT,
 });
 
 interface ResolvedStreamOptions extends ConnectionSettings {
@@ -139,13 +139,6 @@ export function tuneSocket(socket: Socket, noDelay: boolean, keepAlive: boolean 
   if (keepAlive !== false) socket.setKeepAlive(true, keepAlive === true ? 0 : keepAlive);
 }
 
-export function checkCloseTimeout(options: CloseOptions | undefined): number {
-  if (options !== undefined && (typeof options !== 'object' || options === null)) {
-    throw new TypeError(`close() takes an options object; got ${show(options)}.`);
-  }
-  return checkTime('timeout', options?.timeout, STREAM_SERVER_DEFAULTS.closeTimeout);
-}
-
 /**
  * What TCP, TLS and IPC servers share: they are all a net.Server underneath. Subclasses create
  * the net.Server, say which event hands over a ready socket, and shape the address.
@@ -166,7 +159,6 @@ export abstract class StreamServer<L, A, Data = unknown> extends SocketServer<Co
   private readonly connectionLog: LazyChild<Connection<Data>>;
   private nextId = 0;
   private state: 'new' | 'listening' | 'closing' | 'closed' = 'new';
-  private closing: Promise<void> | undefined;
   private boundAddress: A | undefined;
 
   /** Accepted sockets are made half-open, so replies reach peers that have ended their side. */
@@ -286,17 +278,11 @@ export abstract class StreamServer<L, A, Data = unknown> extends SocketServer<Co
     return sent;
   }
 
-  close(options?: CloseOptions): Promise<void> {
-    const timeout = checkCloseTimeout(options);
-    this.closing ??= this.shutdown(timeout);
-    return this.closing;
-  }
-
   protected failPeer(conn: Connection<Data>, err: SockframeError): void {
     conn.destroy(err);
   }
 
-  private async shutdown(timeout: number): Promise<void> {
+  protected async shutdown(timeout: number): Promise<void> {
     const wasListening = this.state === 'listening';
     this.state = 'closing';
     const serverClosed = new Promise<void>((resolve) => {

@@ -21,9 +21,8 @@ import type { Framing, FramingOption } from '../framing/framing';
 import { componentLogger, type LoggerOption } from '../logger';
 import { checkBoolean, checkSize, checkTime, show } from '../options';
 import { UdpPeer, peerKey, type UdpPeerOwner } from '../udp-peer';
-import { SocketServer, type CloseOptions } from './socket-server';
+import { DEFAULT_CLOSE_TIMEOUT, SocketServer } from './socket-server';
 import { checkAdapter, type ServerAdapter } from '../adapters/adapter';
-import { checkCloseTimeout } from './stream-server';
 
 /** Options of a UdpServer; all but `type` are optional. */
 export interface UdpServerOptions {
@@ -93,7 +92,7 @@ export const UDP_SERVER_DEFAULTS = Object.freeze({
   peerIdleTimeout: 30_000,
   reuseAddr: false,
   ipv6Only: false,
-  closeTimeout: 5_000,
+  closeTimeout: DEFAULT_CLOSE_TIMEOUT,
 });
 
 export interface UdpListenOptions {
@@ -157,7 +156,6 @@ export class UdpServer<Data = unknown> extends SocketServer<UdpPeer<Data>, UdpLi
 
   private socket: Socket | undefined;
   private state: State = 'new';
-  private closing: Promise<void> | undefined;
   private boundAddress: UdpAddress | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
   /** Sends handed to the socket whose callback has not run yet. */
@@ -304,16 +302,6 @@ export class UdpServer<Data = unknown> extends SocketServer<UdpPeer<Data>, UdpLi
       sent++;
     }
     return sent;
-  }
-
-  /**
-   * Stops reading at once, closes every peer ('close' with `{ kind: 'server-closing' }`), waits
-   * up to `timeout` for datagrams already sent to leave, then closes the socket. Idempotent.
-   */
-  close(options?: CloseOptions): Promise<void> {
-    const timeout = checkCloseTimeout(options);
-    this.closing ??= this.shutdown(timeout);
-    return this.closing;
   }
 
   // ------------------------------------------------------------------ multicast and broadcast
@@ -512,7 +500,11 @@ export class UdpServer<Data = unknown> extends SocketServer<UdpPeer<Data>, UdpLi
     }
   }
 
-  private async shutdown(timeout: number): Promise<void> {
+  /**
+   * Stops reading at once, closes every peer ('close' with `{ kind: 'server-closing' }`), waits
+   * up to `timeout` for datagrams already sent to leave, then closes the socket.
+   */
+  protected async shutdown(timeout: number): Promise<void> {
     const socket = this.socket;
     this.state = 'closing';
     this.stopSweep();
