@@ -29,17 +29,7 @@ import {
 } from 'sockframe';
 import { delay, frame, Resources, tmpSocketPath, waitUntil } from '../helpers/net';
 import { record, type Recorded } from '../server/support';
-import {
-  framed,
-  logUniform,
-  payload,
-  prng,
-  ReplyReader,
-  report,
-  RssSampler,
-  sha1,
-  writeSplit,
-} from './support';
+import { logUniform, payload, prng, ReplyReader, report, RssSampler, sha1, writeSplit } from './support';
 
 const resources = new Resources();
 afterEach(() => resources.closeAll());
@@ -422,7 +412,7 @@ test('a busy connection whose reads always end mid-message outlives both timeout
   const next = (): Buffer => {
     const body = payload(random, 1024);
     sent.push(sha1(body));
-    return framed(body);
+    return frame(body);
   };
   let message = next();
   raw.socket.write(message.subarray(0, 500));
@@ -590,7 +580,7 @@ test('a half-closed socket still gets every reply, then the server ends its side
   for (let i = 0; i < 200; i++) {
     const body = payload(random, logUniform(random, 0, 64 * 1024));
     sent.push(sha1(body));
-    bodies.push(framed(body));
+    bodies.push(frame(body));
   }
   await writeSplit(raw.socket, Buffer.concat(bodies), random, 16 * 1024);
   raw.socket.end();

@@ -8,18 +8,8 @@ import { connect as netConnect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import { IpcServer, TcpServer, TlsServer } from 'sockframe';
-import { Resources, tmpSocketPath } from '../helpers/net';
-import {
-  ReplyReader,
-  RssSampler,
-  framed,
-  logUniform,
-  payload,
-  prng,
-  report,
-  sha1,
-  writeSplit,
-} from './support';
+import { frame, Resources, tmpSocketPath } from '../helpers/net';
+import { ReplyReader, RssSampler, logUniform, payload, prng, report, sha1, writeSplit } from './support';
 
 const MAX_SIZE = 256 * 1024;
 const MAX_PIECE = 64 * 1024;
@@ -58,7 +48,7 @@ async function runClient(socket: Socket, seed: number, count: number): Promise<C
     const body = payload(random, logUniform(random, 0, MAX_SIZE));
     expected.push(sha1(body));
     bytes += body.length;
-    await writeSplit(socket, framed(body), random, MAX_PIECE);
+    await writeSplit(socket, frame(body), random, MAX_PIECE);
   }
   await done;
   socket.end();
@@ -175,7 +165,7 @@ test('graceful close under load: every message the server accepted is answered',
         while (!socket.destroyed && !socket.writableEnded && sent.length < 100_000) {
           const body = payload(random, logUniform(random, 0, 16 * 1024));
           sent.push(sha1(body));
-          if (!socket.write(framed(body))) {
+          if (!socket.write(frame(body))) {
             await new Promise<void>((resolve) => {
               socket.once('drain', resolve);
               socket.once('close', resolve);

@@ -39,13 +39,6 @@ export function sha1(bytes: Buffer): string {
   return createHash('sha1').update(bytes).digest('hex');
 }
 
-/** A 4-byte big-endian length and the payload. */
-export function framed(body: Buffer): Buffer {
-  const header = Buffer.allocUnsafe(4);
-  header.writeUInt32BE(body.length, 0);
-  return Buffer.concat([header, body]);
-}
-
 /** Writes `bytes` in random pieces of 1 byte to `maxPiece`, honouring the socket's backpressure. */
 export async function writeSplit(
   socket: Socket,
