@@ -1,4 +1,6 @@
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { existsSync, unlinkSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +14,13 @@ export class Resources {
   add<T>(resource: T, close: (resource: T) => unknown): T {
     this.closers.push(() => close(resource));
     return resource;
+  }
+
+  /** A file path (a socket file, say) removed after the test if it still exists. */
+  removeFile(path: string): string {
+    return this.add(path, (p) => {
+      if (existsSync(p)) unlinkSync(p);
+    });
   }
 
   socket(socket: Socket): Socket {
@@ -125,4 +134,23 @@ export async function waitUntil(check: () => boolean, timeoutMs = 5000, what = '
     if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
     await delay(5);
   }
+}
+
+/** Leaves a socket file behind the way a crashed process does: listening, then killed. */
+export async function staleSocketFile(resources: Resources, path: string): Promise<void> {
+  const child = spawn(
+    process.execPath,
+    ['-e', `require('node:net').createServer().listen(${JSON.stringify(path)}, () => console.log('ready'))`],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  resources.add(child, (c) => {
+    if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  });
+  await new Promise<void>((resolve, reject) => {
+    child.stdout.once('data', () => resolve());
+    child.once('exit', (code) => reject(new Error(`listener exited early with ${code}`)));
+  });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGKILL');
+  await exited;
 }

@@ -1,7 +1,6 @@
-import { spawn } from 'node:child_process';
-import { existsSync, lstatSync, readFileSync, statSync, writeFileSync, unlinkSync } from 'node:fs';
+import { existsSync, lstatSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { AddressInUseError, IpcServer } from 'sockframe';
-import { Resources, tmpSocketPath, waitUntil } from '../helpers/net';
+import { Resources, staleSocketFile, tmpSocketPath, waitUntil } from '../helpers/net';
 import { expectEcho, rawClient, record } from './support';
 
 const resources = new Resources();
@@ -16,34 +15,9 @@ function ipcServer(): IpcServer {
   return server;
 }
 
-function removeLater(path: string): string {
-  return resources.add(path, (p) => {
-    if (existsSync(p)) unlinkSync(p);
-  });
-}
-
-/** Leaves a socket file behind the way a crashed process does: listening, then killed. */
-async function staleSocketFile(path: string): Promise<void> {
-  const child = spawn(
-    process.execPath,
-    ['-e', `require('node:net').createServer().listen(${JSON.stringify(path)}, () => console.log('ready'))`],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  );
-  resources.add(child, (c) => {
-    if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-  });
-  await new Promise<void>((resolve, reject) => {
-    child.stdout.once('data', () => resolve());
-    child.once('exit', (code) => reject(new Error(`listener exited early with ${code}`)));
-  });
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGKILL');
-  await exited;
-}
-
 unixOnly('a stale socket file left by a crashed process is replaced', async () => {
-  const path = removeLater(tmpSocketPath());
-  await staleSocketFile(path);
+  const path = resources.removeFile(tmpSocketPath());
+  await staleSocketFile(resources, path);
   expect(lstatSync(path).isSocket()).toBe(true);
   // Nobody accepts on it any more.
   await expect(rawClient(resources, { path })).rejects.toMatchObject({ code: 'ECONNREFUSED' });
@@ -54,7 +28,7 @@ unixOnly('a stale socket file left by a crashed process is replaced', async () =
 });
 
 unixOnly('a live socket gives ERR_ADDRESS_IN_USE and is left alone', async () => {
-  const path = removeLater(tmpSocketPath());
+  const path = resources.removeFile(tmpSocketPath());
   const live = ipcServer();
   const recorded = record(live);
   await live.listen({ path });
@@ -77,7 +51,7 @@ unixOnly('a live socket gives ERR_ADDRESS_IN_USE and is left alone', async () =>
 });
 
 unixOnly('a regular file at the path is never removed', async () => {
-  const path = removeLater(tmpSocketPath());
+  const path = resources.removeFile(tmpSocketPath());
   writeFileSync(path, 'precious');
   const server = ipcServer();
   await expect(server.listen({ path })).rejects.toMatchObject({ code: 'ERR_ADDRESS_IN_USE' });
@@ -85,7 +59,7 @@ unixOnly('a regular file at the path is never removed', async () => {
 });
 
 unixOnly('mode sets the permissions of the socket file', async () => {
-  const path = removeLater(tmpSocketPath());
+  const path = resources.removeFile(tmpSocketPath());
   const server = ipcServer();
   await server.listen({ path, mode: 0o600 });
   expect(statSync(path).mode & 0o777).toBe(0o600);
@@ -93,7 +67,7 @@ unixOnly('mode sets the permissions of the socket file', async () => {
 });
 
 test('a mode that is not a permission set is refused before listening', async () => {
-  const path = removeLater(tmpSocketPath());
+  const path = resources.removeFile(tmpSocketPath());
   const server = ipcServer();
   await expect(server.listen({ path, mode: 0o1777 })).rejects.toThrow(
     'The "mode" option must be an integer from 0 to 0o777, such as 0o600; got 1023.',
@@ -112,7 +86,7 @@ test('listen() without a path is a TypeError', async () => {
 });
 
 unixOnly('the socket file is removed on close', async () => {
-  const path = removeLater(tmpSocketPath());
+  const path = resources.removeFile(tmpSocketPath());
   const server = ipcServer();
   await server.listen({ path });
   const client = await rawClient(resources, { path });

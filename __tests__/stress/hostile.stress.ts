@@ -4,8 +4,7 @@
  * odd but valid, is served correctly), the healthy one gets every reply, the server accepts new
  * connections afterwards, and the case's peak RSS is reported.
  */
-import { spawn } from 'node:child_process';
-import { existsSync, lstatSync, statSync, unlinkSync } from 'node:fs';
+import { existsSync, lstatSync, statSync } from 'node:fs';
 import { connect as netConnect, type Socket } from 'node:net';
 import {
   AddressInUseError,
@@ -27,7 +26,7 @@ import {
   type StreamServer,
   type StreamServerOptions,
 } from 'sockframe';
-import { delay, frame, Resources, tmpSocketPath, waitUntil } from '../helpers/net';
+import { delay, frame, Resources, staleSocketFile, tmpSocketPath, waitUntil } from '../helpers/net';
 import { record, type Recorded } from '../server/support';
 import { logUniform, payload, prng, ReplyReader, report, RssSampler, sha1, writeSplit } from './support';
 
@@ -592,36 +591,11 @@ test('a half-closed socket still gets every reply, then the server ends its side
   await finish(a, 'half-closed', [], { messages: sent.length });
 });
 
-/** Leaves a socket file behind the way a crashed process does: listening, then killed. */
-async function staleSocketFile(path: string): Promise<void> {
-  const child = spawn(
-    process.execPath,
-    ['-e', `require('node:net').createServer().listen(${JSON.stringify(path)}, () => console.log('ready'))`],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  );
-  resources.add(child, (c) => {
-    if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-  });
-  await new Promise<void>((resolve, reject) => {
-    child.stdout.once('data', () => resolve());
-    child.once('exit', (code) => reject(new Error(`listener exited early with ${code}`)));
-  });
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGKILL');
-  await exited;
-}
-
-function removeLater(path: string): string {
-  return resources.add(path, (p) => {
-    if (existsSync(p)) unlinkSync(p);
-  });
-}
-
 describe('IPC socket files', () => {
   unixOnly('a stale socket file is replaced; the running server is unaffected', async () => {
     const a = await arena({ ipc: true });
-    const path = removeLater(tmpSocketPath());
-    await staleSocketFile(path);
+    const path = resources.removeFile(tmpSocketPath());
+    await staleSocketFile(resources, path);
     expect(lstatSync(path).isSocket()).toBe(true);
     const second = resources.add(new IpcServer(), (s) => s.close({ timeout: 500 }));
     second.on('message', (conn, message) => conn.send(message));
