@@ -9,7 +9,7 @@ import {
   type FramingOption,
   type LengthFraming,
 } from './framing';
-import { lengthField } from './length-field';
+import { fourByteField, lengthField } from './length-field';
 import { checkSize } from '../options';
 
 /** 16 MiB: the default limit on one whole frame, header included. */
@@ -57,6 +57,13 @@ export class MessageAssembler {
   /** Whole length of the pending frame, or -1 while its header is incomplete. */
   private frameLength = -1;
   private frameStrip = 0;
+  /**
+   * For lengthField() framings with a 4-byte field, read inline: the field's offset in the
+   * frame (-1 for any other framing), whether it is little-endian, and what is added to it.
+   */
+  private readonly fieldOffset: number;
+  private readonly fieldLittle: boolean;
+  private readonly fieldExtra: number;
 
   // Scan framing state.
   private readonly scanner: FrameScanner | undefined;
@@ -109,6 +116,10 @@ export class MessageAssembler {
       this.headerSize = framing.headerSize;
       this.defaultStrip = framing.strip ?? 0;
     }
+    const field = fourByteField(framing);
+    this.fieldOffset = field === undefined ? -1 : field.lengthOffset;
+    this.fieldLittle = field?.endian === 'little';
+    this.fieldExtra = field === undefined ? 0 : field.headerSize + field.lengthAdjustment;
     this.need = this.headerSize;
   }
 
@@ -168,11 +179,31 @@ export class MessageAssembler {
     }
     const headerSize = this.headerSize;
     const size = chunk.length;
+    const fieldOffset = this.fieldOffset;
     // Fast path: frames that lie wholly inside this chunk are parsed in place.
     while (offset < size) {
       const available = size - offset;
       if (available < headerSize) break;
-      const length = this.measure(chunk, offset);
+      let length: number;
+      if (fieldOffset >= 0) {
+        // lengthField()'s own hook, inlined; any answer out of the ordinary goes to measure().
+        const at = offset + fieldOffset;
+        length =
+          (this.fieldLittle
+            ? (chunk[at + 3] as number) * 0x1000000 +
+              (((chunk[at + 2] as number) << 16) | ((chunk[at + 1] as number) << 8) | (chunk[at] as number))
+            : (chunk[at] as number) * 0x1000000 +
+              (((chunk[at + 1] as number) << 16) |
+                ((chunk[at + 2] as number) << 8) |
+                (chunk[at + 3] as number))) + this.fieldExtra;
+        if (length >= headerSize && length <= this.limit && this.defaultStrip <= length) {
+          this.frameStrip = this.defaultStrip;
+        } else {
+          length = this.measure(chunk, offset);
+        }
+      } else {
+        length = this.measure(chunk, offset);
+      }
       if (length < 0) {
         if (length === FAILED) return;
         this.need = available + 1;

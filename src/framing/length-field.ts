@@ -155,7 +155,7 @@ export function lengthField(options: LengthFieldOptions = {}): LengthFieldFramin
     return headerSize;
   }
 
-  return {
+  const framing: LengthFieldFraming = {
     headerSize,
     lengthOffset,
     lengthSize,
@@ -177,4 +177,18 @@ export function lengthField(options: LengthFieldOptions = {}): LengthFieldFramin
     },
     encodeHeader: writeHeader,
   };
+  // Frozen, so the assembler may read a 4-byte field itself instead of calling the hook.
+  if (lengthSize === 4) fourByteFields.add(framing);
+  return Object.freeze(framing);
+}
+
+/** Framings made by lengthField() with a 4-byte field. */
+const fourByteFields = new WeakSet<object>();
+
+/**
+ * @internal Where a framing made by lengthField() keeps a 4-byte length field, so that the
+ * assembler can read it inline; undefined for any other framing.
+ */
+export function fourByteField(framing: object): LengthFieldFraming | undefined {
+  return fourByteFields.has(framing) ? (framing as LengthFieldFraming) : undefined;
 }
