@@ -143,6 +143,9 @@ export class Connection<Data = unknown> extends TypedEmitter<ConnectionEvents> i
     log: ConnectionLog<Data>,
   ) {
     super();
+    // EventEmitter makes its listener table on the first on(); most connections never get one,
+    // and an empty table is a dictionary of over 200 bytes.
+    dropEmptyListenerTable(this);
     this.id = id;
     this.socket = socket;
     this.settings = settings;
@@ -500,6 +503,15 @@ const connectionOf = new WeakMap<Socket, Connection<unknown>>();
 
 function ownerOf(socket: Socket): Connection<unknown> {
   return connectionOf.get(socket) as Connection<unknown>;
+}
+
+/**
+ * Leaves a new emitter without a listener table. Node's EventEmitter creates one in on() when
+ * `_events` is undefined, and every other method reads an undefined table as "no listeners".
+ */
+function dropEmptyListenerTable(emitter: object): void {
+  const own = emitter as { _events?: object; _eventsCount?: number };
+  if (own._eventsCount === 0) own._events = undefined;
 }
 
 /** Reads the socket's addresses once; net.Socket keeps them after that, even once closed. */

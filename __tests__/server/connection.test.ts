@@ -76,6 +76,39 @@ describe('fields', () => {
   });
 });
 
+describe('events', () => {
+  test('a connection is a full emitter, its listener table made on the first listener', async () => {
+    const { conn, client } = await connected();
+    // Nothing is listening yet: every query answers "none" and emit reports no listener.
+    expect(conn.eventNames()).toEqual([]);
+    expect(conn.listenerCount('close')).toBe(0);
+    expect(conn.listeners('drain')).toEqual([]);
+    expect(conn.emit('drain')).toBe(false);
+    expect(conn.removeAllListeners('close')).toBe(conn);
+    expect(conn.off('close', () => {})).toBe(conn);
+
+    const drains: string[] = [];
+    const onDrain = (): void => {
+      drains.push('on');
+    };
+    conn.on('drain', onDrain);
+    conn.once('drain', () => drains.push('once'));
+    expect(conn.listenerCount('drain')).toBe(2);
+    expect(conn.emit('drain')).toBe(true);
+    expect(conn.emit('drain')).toBe(true);
+    expect(drains).toEqual(['on', 'once', 'on']);
+    conn.off('drain', onDrain);
+    expect(conn.eventNames()).toEqual([]);
+
+    const reasons: CloseReason[] = [];
+    conn.prependListener('close', (reason) => reasons.push(reason));
+    const closed = once<[CloseReason]>(conn, 'close');
+    client.socket.end();
+    expect((await closed)[0]).toEqual({ kind: 'peer-ended' });
+    expect(reasons).toEqual([{ kind: 'peer-ended' }]);
+  });
+});
+
 describe('send()', () => {
   test('sends a Buffer, a Uint8Array (even a view into a larger buffer) and a UTF-8 string', async () => {
     const { conn, client } = await connected();
