@@ -47,6 +47,8 @@ export interface ConnectionHandlers<Data = unknown> {
   message(message: Buffer, conn: Connection<Data>): void;
   error(err: SockframeError, conn: Connection<Data>): void;
   close(reason: CloseReason, conn: Connection<Data>): void;
+  /** Unsent bytes fell back under the high-water mark; called before the connection's 'drain'. */
+  drain?(conn: Connection<Data>): void;
 }
 
 /** A connection's logger, or the shared source of a child logger derived on its first record. */
@@ -153,8 +155,6 @@ export class Connection<Data = unknown> extends TypedEmitter<ConnectionEvents> i
     this.log = log;
     this.framing = resolveFraming(settings.framing);
     this.headerFraming = hasHeaderWriter(this.framing) ? this.framing : undefined;
-    // Read now: the socket keeps them, so they can still be read after it has closed.
-    pinAddresses(socket);
 
     connectionOf.set(socket, this);
     /* eslint-disable @typescript-eslint/unbound-method -- these are called on the socket, by design */
@@ -167,6 +167,7 @@ export class Connection<Data = unknown> extends TypedEmitter<ConnectionEvents> i
     if (settings.idleTimeout > 0) watchIdle(this, settings.idleTimeout);
   }
 
+  /** On a server's connection, kept after the close; on a client's, read while it is open. */
   get remoteAddress(): string | undefined {
     return this.socket.remoteAddress;
   }
@@ -179,6 +180,7 @@ export class Connection<Data = unknown> extends TypedEmitter<ConnectionEvents> i
     return this.socket.remoteFamily;
   }
 
+  /** Read from the socket while it is open; undefined once it has closed. */
   get localAddress(): string | undefined {
     return this.socket.localAddress;
   }
@@ -443,6 +445,7 @@ export class Connection<Data = unknown> extends TypedEmitter<ConnectionEvents> i
 
   private emitDrain(): void {
     this.needDrain = false;
+    this.handlers.drain?.(this);
     this.emit('drain');
   }
 
@@ -512,11 +515,6 @@ function ownerOf(socket: Socket): Connection<unknown> {
 function dropEmptyListenerTable(emitter: object): void {
   const own = emitter as { _events?: object; _eventsCount?: number };
   if (own._eventsCount === 0) own._events = undefined;
-}
-
-/** Reads the socket's addresses once; net.Socket keeps them after that, even once closed. */
-function pinAddresses(socket: Socket): void {
-  if (socket.remoteAddress !== undefined) void socket.localAddress;
 }
 
 function closeKindWithoutError(kind: CloseKind | undefined): Exclude<CloseKind, 'error'> {

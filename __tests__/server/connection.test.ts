@@ -54,6 +54,27 @@ describe('fields', () => {
     expect(reply?.toString()).toBe('user 1');
   });
 
+  test("a server's connection keeps the peer's address after the close, even after a reset", async () => {
+    const { server, port } = await startTcp(resources, {}, { echo: false });
+    const seen: string[] = [];
+    server.on('close', (conn, reason) =>
+      seen.push(`${reason.kind} ${conn.remoteAddress}:${conn.remotePort} local ${conn.localPort}`),
+    );
+    const ending = await rawClient(resources, { port });
+    const resetting = await rawClient(resources, { port });
+    const endingPort = ending.socket.localPort;
+    const resettingPort = resetting.socket.localPort;
+    await waitUntil(() => server.connections.size === 2, 5000, 'both connections');
+    ending.socket.end();
+    await waitUntil(() => seen.length === 1, 5000, 'the first close');
+    resetting.socket.resetAndDestroy();
+    await waitUntil(() => seen.length === 2, 5000, 'the second close');
+    expect(seen).toEqual([
+      `peer-ended 127.0.0.1:${endingPort} local undefined`,
+      `error 127.0.0.1:${resettingPort} local undefined`,
+    ]);
+  });
+
   test('counters count bytes and messages in both directions', async () => {
     const before = Date.now();
     const { server, conn, client } = await connected();

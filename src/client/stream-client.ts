@@ -12,13 +12,14 @@ import {
   encodePayload,
   WRITE_HIGH_WATER_MARK,
   type CloseReason,
+  type ConnectionHandlers,
   type ConnectionSettings,
   type Payload,
 } from '../connection';
 import { DEFAULT_MAX_MESSAGE_SIZE } from '../framing/assembler';
 import { resolveFraming, type Framing, type FramingOption } from '../framing/framing';
-import { lengthField } from '../framing/length-field';
-import { componentLogger, type LoggerOption } from '../logger';
+import { defaultLengthField } from '../framing/length-field';
+import { componentLogger, LazyChild, type LoggerOption } from '../logger';
 import { checkBoolean, checkSize, checkTime, show } from '../options';
 import type { CloseOptions } from '../server/socket-server';
 import { checkCloseTimeout } from '../server/socket-server';
@@ -191,13 +192,17 @@ export abstract class StreamClient extends SocketClient {
   /** send() returned false while queueing: a 'drain' is owed once the queue is handed over. */
   private queueOwesDrain = false;
   private connectionCount = 0;
+  /** Shared by this client's connections (one at a time, but a new one per reconnect). */
+  private readonly handlers: ConnectionHandlers;
+  /** Each connection's child logger `{ connId }`, derived on its first record. */
+  private readonly connectionLog: LazyChild<Connection>;
 
   protected constructor(options: StreamClientOptions, component: string) {
     if (typeof options !== 'object' || options === null) {
       throw new TypeError('Client options must be an object.');
     }
     super(componentLogger(options.logger, component));
-    const framing = options.framing ?? lengthField();
+    const framing = options.framing ?? defaultLengthField();
     this.encoder = resolveFraming(framing);
     this.settings = {
       // A factory gives each connection its own framing; a plain framing is shared.
@@ -229,6 +234,13 @@ export abstract class StreamClient extends SocketClient {
     if (typeof keepAlive !== 'boolean') checkTime('keepAlive', keepAlive, 0);
     this.keepAlive = keepAlive;
     this.reconnectPolicy = resolveReconnect(options.reconnect);
+    this.handlers = {
+      message: (message) => this.dispatchMessage(message),
+      error: (err) => this.reportError(err),
+      close: (reason, conn) => this.onConnectionClosed(conn, reason),
+      drain: () => this.dispatchSimple('drain'),
+    };
+    this.connectionLog = new LazyChild(this.log, (conn: Connection) => ({ connId: conn.id }));
     this.queueWhileDisconnected = checkBoolean(
       'queueWhileDisconnected',
       options.queueWhileDisconnected,
@@ -388,7 +400,7 @@ export abstract class StreamClient extends SocketClient {
 
   private attempt(signal: AbortSignal | undefined): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      this.log.debug({ target: this.describeTarget() }, 'connecting');
+      if (this.log.isLevelEnabled('debug')) this.log.debug({ target: this.describeTarget() }, 'connecting');
       const socket = this.createSocket();
       const ready = this.readyEvent();
       let timer: NodeJS.Timeout | undefined;
@@ -429,20 +441,11 @@ export abstract class StreamClient extends SocketClient {
   private adopt(socket: Socket): void {
     tuneSocket(socket, this.noDelay, this.keepAlive);
     const id = ++this.connectionCount;
-    const conn = new Connection(
-      id,
-      socket,
-      this.settings,
-      {
-        message: (message) => this.dispatchMessage(message),
-        error: (err) => this.reportError(err),
-        close: (reason) => this.onConnectionClosed(conn, reason),
-      },
-      this.log.child({ connId: id }),
-    );
-    conn.on('drain', () => this.dispatchSimple('drain'));
+    const conn = new Connection(id, socket, this.settings, this.handlers, this.connectionLog);
     this.conn = conn;
-    this.log.info({ target: this.describeTarget(), connId: id }, 'connected');
+    if (this.log.isLevelEnabled('info')) {
+      this.log.info({ target: this.describeTarget(), connId: id }, 'connected');
+    }
     // What was queued while disconnected goes first, in order.
     const queued = this.queue;
     this.queue = [];

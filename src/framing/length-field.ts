@@ -192,3 +192,10 @@ const fourByteFields = new WeakSet<object>();
 export function fourByteField(framing: object): LengthFieldFraming | undefined {
   return fourByteFields.has(framing) ? (framing as LengthFieldFraming) : undefined;
 }
+
+let defaultFraming: LengthFieldFraming | undefined;
+
+/** @internal `lengthField()`, made once: it is frozen and keeps no state, so all may share it. */
+export function defaultLengthField(): LengthFieldFraming {
+  return (defaultFraming ??= lengthField());
+}

@@ -9,7 +9,7 @@ import {
 } from '../connection';
 import { DEFAULT_MAX_MESSAGE_SIZE } from '../framing/assembler';
 import { resolveFraming, type FramingOption } from '../framing/framing';
-import { lengthField } from '../framing/length-field';
+import { defaultLengthField } from '../framing/length-field';
 import { componentLogger, LazyChild, type LoggerOption } from '../logger';
 import { checkBoolean, checkSize, checkTime } from '../options';
 import { checkAdapter, type ServerAdapter } from '../adapters/adapter';
@@ -101,7 +101,7 @@ export function resolveStreamServerOptions(options: StreamServerOptions): Resolv
   if (typeof options !== 'object' || options === null) {
     throw new TypeError('Server options must be an object.');
   }
-  const framing = options.framing ?? lengthField();
+  const framing = options.framing ?? defaultLengthField();
   if (typeof framing !== 'function') resolveFraming(framing); // validates now, not at first connection
   const keepAlive = options.keepAlive ?? STREAM_SERVER_DEFAULTS.keepAlive;
   if (typeof keepAlive !== 'boolean') checkTime('keepAlive', keepAlive, 0);
@@ -322,6 +322,9 @@ export abstract class StreamServer<L, A, Data = unknown> extends SocketServer<Co
       return;
     }
     socket.allowHalfOpen = true;
+    // Read once now: net.Socket keeps the peer's address after the close, for the close event's
+    // listeners and the logs. (Its own address it forgets, so that is read on demand.)
+    void socket.remoteAddress;
     const id = ++this.nextId;
     // Decided once per connection, so that the message path costs nothing when not tracing.
     const handlers = this.log.isLevelEnabled('trace') ? this.tracingHandlers : this.handlers;
