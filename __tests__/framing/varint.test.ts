@@ -147,4 +147,12 @@ describe('varint: hostile prefixes', () => {
     expect(over.errors[0]).toBeInstanceOf(FrameTooLargeError);
     expect(() => varint({ maxMessageSize: 0 })).toThrow(TypeError);
   });
+
+  test('options that are not an object are a TypeError that says so', () => {
+    for (const bad of [null, 5, 'big']) {
+      expect(() => varint(bad as unknown as { maxMessageSize?: number })).toThrow(
+        new TypeError('varint() takes an options object.'),
+      );
+    }
+  });
 });

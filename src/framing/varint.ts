@@ -20,6 +20,9 @@ const MAX_VARINT_BYTES = 10;
 export function varint(
   options: VarintOptions = {},
 ): LengthFraming & { encode(payload: Buffer): readonly Buffer[] } {
+  if (typeof options !== 'object' || options === null) {
+    throw new TypeError('varint() takes an options object.');
+  }
   const maxMessageSize =
     options.maxMessageSize === undefined ? undefined : checkSize('maxMessageSize', options.maxMessageSize, 0);
   return {
