@@ -296,6 +296,28 @@ describe('connect() with reconnect on', () => {
     expect(retries).toHaveLength(1);
   });
 
+  test('a connect() made while reconnecting waits for that attempt, and its own signal ends only its wait', async () => {
+    const { server, port } = await echoServer(resources);
+    const c = client({ port, host: '127.0.0.1', reconnect: { initialDelay: 50, jitter: 0 } });
+    await c.connect();
+    const retries: ReconnectingInfo[] = [];
+    c.on('reconnecting', (info) => retries.push(info));
+    await server.close({ timeout: 100 });
+    await waitUntil(() => retries.length >= 2, 5000, 'the client to be reconnecting');
+
+    const controller = new AbortController();
+    const impatient = c.connect({ signal: controller.signal });
+    const patient = c.connect();
+    controller.abort('given up');
+    await expect(impatient).rejects.toMatchObject({ code: 'ERR_CONNECT_ABORTED' });
+
+    // The reconnecting goes on, and the patient caller is connected once a server is back.
+    const back = await echoServer(resources, {}, port);
+    await patient;
+    expect(c.connected).toBe(true);
+    expect(back.server.connections.size).toBe(1);
+  });
+
   test('an AbortSignal stops the retries', async () => {
     const port = await releasedPort();
     const c = client({ port, host: '127.0.0.1', reconnect: { initialDelay: 30, jitter: 0 } });

@@ -283,7 +283,12 @@ export abstract class StreamClient extends SocketClient {
     if (this.conn?.isOpen === true) return Promise.resolve();
     if (signal?.aborted === true) return Promise.reject(new ConnectAbortedError('Aborted', signal.reason));
     this.unfinish();
-    this.connecting ??= this.run(signal, 0).finally(() => {
+    if (this.connecting !== undefined) {
+      // An attempt is under way already (another connect(), or reconnecting): this call waits
+      // for it, and its own signal ends only this wait.
+      return signal === undefined ? this.connecting : abortableWait(this.connecting, signal);
+    }
+    this.connecting = this.run(signal, 0).finally(() => {
       this.connecting = undefined;
     });
     return this.connecting;
@@ -484,4 +489,22 @@ export abstract class StreamClient extends SocketClient {
       },
     );
   }
+}
+
+/** Waits for `pending`, or rejects with ERR_CONNECT_ABORTED when `signal` aborts first. */
+function abortableWait(pending: Promise<void>, signal: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const onAbort = (): void => reject(new ConnectAbortedError('Aborted', signal.reason));
+    signal.addEventListener('abort', onAbort, { once: true });
+    pending.then(
+      () => {
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      },
+      (err: Error) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err);
+      },
+    );
+  });
 }
