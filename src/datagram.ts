@@ -138,39 +138,3 @@ export class DatagramReader {
 export function resolveDatagramFraming(option: FramingOption | undefined): Framing | undefined {
   return option === undefined ? undefined : resolveFraming(option);
 }
-
-/**
- * Rate-limits one kind of warning: the first occurrence is logged at once, later ones at most
- * once per interval, each record carrying how many occurred since the previous record.
- */
-export class LogThrottle {
-  private readonly intervalMs: number;
-  private lastRecordAt = -Infinity;
-  private unlogged = 0;
-
-  constructor(intervalMs: number) {
-    this.intervalMs = intervalMs;
-  }
-
-  /** Counts one occurrence; returns how many to report now, or 0 to stay quiet. */
-  take(now: number): number {
-    this.unlogged++;
-    if (now - this.lastRecordAt < this.intervalMs) return 0;
-    return this.flush(now);
-  }
-
-  /** Returns the occurrences not reported yet (and starts a new interval when there were some). */
-  flush(now: number): number {
-    const count = this.unlogged;
-    if (count > 0) {
-      this.unlogged = 0;
-      this.lastRecordAt = now;
-    }
-    return count;
-  }
-
-  /** Like flush(), but only once the interval since the last record has passed. */
-  flushIfDue(now: number): number {
-    return now - this.lastRecordAt < this.intervalMs ? 0 : this.flush(now);
-  }
-}

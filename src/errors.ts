@@ -21,7 +21,8 @@ export type SockframeErrorCode =
   | 'ERR_INCOMPLETE_MESSAGE'
   | 'ERR_QUEUE_FULL'
   | 'ERR_ADAPTER_UNAVAILABLE'
-  | 'ERR_ADAPTER_MESSAGE';
+  | 'ERR_ADAPTER_MESSAGE'
+  | 'ERR_ALREADY_LISTENING';
 
 export interface SockframeErrorOptions {
   cause?: unknown;
@@ -190,6 +191,15 @@ export class ServerClosedError extends SockframeError {
 
   constructor(message = 'Closed') {
     super('ERR_SERVER_CLOSED', message);
+  }
+}
+
+/** `listen()` on a server that is already listening (or binding). */
+export class AlreadyListeningError extends SockframeError {
+  declare readonly code: 'ERR_ALREADY_LISTENING';
+
+  constructor(message = 'The server is already listening.') {
+    super('ERR_ALREADY_LISTENING', message);
   }
 }
 

@@ -15,6 +15,7 @@ export {
   ListenerError,
   SocketError,
   ServerClosedError,
+  AlreadyListeningError,
   ConnectAbortedError,
   IncompleteMessageError,
   QueueFullError,
@@ -54,7 +55,7 @@ export { StreamServer, STREAM_SERVER_DEFAULTS } from './server/stream-server';
 export type { StreamServerOptions } from './server/stream-server';
 export { TcpServer } from './server/tcp-server';
 export type { TcpServerOptions, TcpListenOptions, TcpAddress } from './server/tcp-server';
-export { TlsServer } from './server/tls-server';
+export { TLS_SERVER_DEFAULTS, TlsServer } from './server/tls-server';
 export type { TlsServerOptions } from './server/tls-server';
 export { IpcServer } from './server/ipc-server';
 export type { IpcServerOptions, IpcListenOptions, IpcAddress } from './server/ipc-server';

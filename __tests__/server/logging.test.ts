@@ -90,8 +90,43 @@ test('a refused connection is logged at warn', async () => {
       reason: 'max-connections',
       remote: '127.0.0.1',
       remotePort: refusedPort,
+      dropped: 1,
+      droppedTotal: 1,
+      maxConnections: 1,
     }),
   );
+});
+
+test('a flood of refused connections is logged once per second, every refusal counted', async () => {
+  const { server, port, records } = await loggedServer({ maxConnections: 1 });
+  let drops = 0;
+  server.on('drop', () => drops++);
+  await expectEcho(await rawClient(resources, { port }), 'in');
+  const startedAt = Date.now();
+  const flood = 60;
+  for (let i = 0; i < flood; i++) await (await rawClient(resources, { port })).closed;
+  const floodMs = Date.now() - startedAt;
+  await waitUntil(() => drops === flood, 5000, 'a drop event per refusal');
+
+  // The first refusal is logged at once; the rest wait for the end of the interval.
+  const refusals = (): number => withMsg(records, 'refused').reduce((n, r) => n + (r.dropped as number), 0);
+  expect(withMsg(records, 'refused')[0]).toMatchObject({ level: WARN, dropped: 1, remote: '127.0.0.1' });
+  await waitUntil(() => refusals() === flood, 3000, 'every refusal in the log');
+  const logged = withMsg(records, 'refused');
+  // At most one record per second of flood, plus the first and the last.
+  expect(logged.length).toBeLessThanOrEqual(2 + Math.floor(floodMs / 1000));
+  expect(logged.length).toBeLessThan(flood / 4);
+  expect(logged.at(-1)).toMatchObject({ reason: 'max-connections', droppedTotal: flood });
+  expect(logged.at(-1)).not.toHaveProperty('remote');
+});
+
+test('refusals held back by the rate limit are logged by close()', async () => {
+  const { server, port, records } = await loggedServer({ maxConnections: 1 });
+  await expectEcho(await rawClient(resources, { port }), 'in');
+  for (let i = 0; i < 5; i++) await (await rawClient(resources, { port })).closed;
+  await waitUntil(() => withMsg(records, 'refused').length === 1, 5000, 'the first record');
+  await server.close({ timeout: 100 });
+  expect(withMsg(records, 'refused').map((r) => r.dropped)).toEqual([1, 4]);
 });
 
 test.each([

@@ -1,5 +1,12 @@
 import { Socket } from 'node:net';
-import { IpcServer, STREAM_SERVER_DEFAULTS, TcpServer, TlsServer, type TcpServerOptions } from 'sockframe';
+import {
+  AlreadyListeningError,
+  IpcServer,
+  STREAM_SERVER_DEFAULTS,
+  TcpServer,
+  TlsServer,
+  type TcpServerOptions,
+} from 'sockframe';
 import { Resources, waitUntil } from '../helpers/net';
 import { rawClient, startTcp } from './support';
 
@@ -68,9 +75,17 @@ test('close() with a bad timeout is a TypeError', async () => {
   await server.close();
 });
 
-test('listening twice is refused', async () => {
+test('listening twice is refused with ERR_ALREADY_LISTENING, also while the first is binding', async () => {
   const { server } = await startTcp(resources);
-  await expect(server.listen({ port: 0 })).rejects.toThrow('The server is already listening.');
+  await expect(server.listen({ port: 0 })).rejects.toMatchObject({
+    code: 'ERR_ALREADY_LISTENING',
+    message: 'The server is already listening.',
+  });
+  const binding = resources.add(new TcpServer(), (s) => s.close());
+  const first = binding.listen({ port: 0, host: '127.0.0.1' });
+  await expect(binding.listen({ port: 0 })).rejects.toBeInstanceOf(AlreadyListeningError);
+  expect((await first).port).toBeGreaterThan(0);
+  expect(binding.address()).toBeDefined();
 });
 
 test('a busy port gives ERR_ADDRESS_IN_USE and the server can listen elsewhere', async () => {

@@ -1,7 +1,14 @@
 import { existsSync } from 'node:fs';
 import { connect as netConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
-import { Connection, IpcServer, TcpServer, TlsServer, type SockframeError } from 'sockframe';
+import {
+  Connection,
+  IpcServer,
+  TcpServer,
+  TLS_SERVER_DEFAULTS,
+  TlsServer,
+  type SockframeError,
+} from 'sockframe';
 import { frame, RawClient, Resources, tmpSocketPath, waitUntil } from '../helpers/net';
 import { expectEcho, rawClient, rawTlsClient, record, tlsCert, tlsKey } from './support';
 
@@ -124,6 +131,32 @@ describe('TLS specifics', () => {
     expect(server.connections.size).toBe(0);
 
     await expectEcho(await rawTlsClient(resources, port), 'still serving');
+  });
+
+  test('a peer that never starts a handshake is cut off at handshakeTimeout', async () => {
+    const server = closeLater(new TlsServer({ key: tlsKey, cert: tlsCert, handshakeTimeout: 300 }));
+    echo(server);
+    const recorded = record(server);
+    const { port } = await server.listen({ port: 0, host: '127.0.0.1' });
+    const silent = netConnect({ port, host: '127.0.0.1' });
+    resources.socket(silent);
+    silent.on('error', () => {});
+    const startedAt = Date.now();
+    await new Promise((resolve) => silent.once('close', resolve));
+    expect(Date.now() - startedAt).toBeGreaterThanOrEqual(250);
+    await waitUntil(() => recorded.errors.length === 1, 5000, 'the handshake error');
+    expect(recorded.errors[0]?.err).toMatchObject({
+      code: 'ERR_SOCKET',
+      syscallCode: 'ERR_TLS_HANDSHAKE_TIMEOUT',
+    });
+    expect(recorded.connects).toHaveLength(0);
+    await expectEcho(await rawTlsClient(resources, port), 'still serving');
+
+    expect(TLS_SERVER_DEFAULTS).toEqual({ handshakeTimeout: 10_000 });
+    expect(Object.isFrozen(TLS_SERVER_DEFAULTS)).toBe(true);
+    expect(() => new TlsServer({ key: tlsKey, cert: tlsCert, handshakeTimeout: -1 })).toThrow(
+      'The "handshakeTimeout" option must be a number of milliseconds',
+    );
   });
 
   test('connection addresses are those of the TCP socket underneath', async () => {

@@ -19,6 +19,7 @@ import {
   SocketError,
   TcpClient,
   TcpServer,
+  TlsServer,
   type Connection,
   type LengthFraming,
   type SockframeError,
@@ -27,7 +28,7 @@ import {
   type StreamServerOptions,
 } from 'sockframe';
 import { delay, frame, Resources, staleSocketFile, tmpSocketPath, waitUntil } from '../helpers/net';
-import { record, type Recorded } from '../server/support';
+import { expectEcho, rawTlsClient, record, tlsCert, tlsKey, type Recorded } from '../server/support';
 import { logUniform, payload, prng, ReplyReader, report, RssSampler, sha1, writeSplit } from './support';
 
 const resources = new Resources();
@@ -537,6 +538,29 @@ async function echo(raw: Raw, text: string): Promise<void> {
   raw.socket.write(frame(text));
   expect(await reply).toBe(text);
 }
+
+test('a TLS peer that connects and never starts a handshake is cut off at the default 10 s', async () => {
+  const server = resources.add(new TlsServer({ key: tlsKey, cert: tlsCert }), (s) =>
+    s.close({ timeout: 100 }),
+  );
+  server.on('message', (conn, message) => conn.send(message));
+  const recorded = record(server);
+  const { port } = await server.listen({ port: 0, host: '127.0.0.1' });
+  const silent = resources.socket(netConnect({ port, host: '127.0.0.1' }));
+  silent.on('error', () => {});
+  const startedAt = Date.now();
+  const closed = new Promise((resolve) => silent.once('close', resolve));
+  // Served meanwhile.
+  await expectEcho(await rawTlsClient(resources, port), 'served while the silent peer waits');
+  await closed;
+  const elapsedMs = Date.now() - startedAt;
+  expect(elapsedMs).toBeGreaterThanOrEqual(9_500);
+  expect(elapsedMs).toBeLessThan(15_000);
+  expect(recorded.errors.map(({ err }) => (err as SocketError).syscallCode)).toEqual([
+    'ERR_TLS_HANDSHAKE_TIMEOUT',
+  ]);
+  report('tls-silent', { cutAfterMs: elapsedMs });
+}, 30_000);
 
 test("a 'message' listener that throws fails that connection with ERR_LISTENER_THREW", async () => {
   const a = await arena({

@@ -282,7 +282,7 @@ describe('listen and options', () => {
     expect(udp.listening).toBe(false);
     const address = await udp.listen({ port: 0, host: '127.0.0.1' });
     expect(address.port).toBeGreaterThan(0);
-    await expect(udp.listen({ port: 0 })).rejects.toThrow('already listening');
+    await expect(udp.listen({ port: 0 })).rejects.toMatchObject({ code: 'ERR_ALREADY_LISTENING' });
   });
 
   test('misused options throw a TypeError with an exact sentence', () => {

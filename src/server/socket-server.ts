@@ -7,6 +7,7 @@ import {
   SockframeError,
   type SockframeErrorCode,
 } from '../errors';
+import { FLOOD_LOG_INTERVAL_MS, LogThrottle } from '../logger';
 import { checkTime, show } from '../options';
 import { toBuffer, type CloseReason, type Payload } from '../connection';
 import type { AdapterHooks, ServerAdapter } from '../adapters/adapter';
@@ -17,6 +18,11 @@ export interface DropInfo {
   readonly remotePort: number | undefined;
   readonly reason: 'max-connections' | 'max-peers';
 }
+
+const DROP_MESSAGES: Record<DropInfo['reason'], string> = {
+  'max-connections': 'refused',
+  'max-peers': 'datagrams dropped: peer table full',
+};
 
 /** The events of every server. `P` is the peer type: a Connection, or a UDP peer. */
 export interface ServerEvents<P, A> {
@@ -80,6 +86,12 @@ export abstract class SocketServer<P extends ServerPeer, L, A> extends TypedEmit
   private adapterAttaching: Promise<void> | undefined;
   /** True once attached and until closing: broadcasts are published only then. */
   private adapterAttached = false;
+  /** Refusals are logged at most once per interval; a flood makes one record per interval. */
+  private readonly dropLog = new LogThrottle(FLOOD_LOG_INTERVAL_MS);
+  private droppedTotal = 0;
+  private lastDropReason: DropInfo['reason'] = 'max-connections';
+  /** Reports the refusals the rate limit held back, once their interval is over. */
+  private dropLogTimer: NodeJS.Timeout | undefined;
 
   protected constructor(log: Logger, adapter?: ServerAdapter) {
     super();
@@ -123,7 +135,8 @@ export abstract class SocketServer<P extends ServerPeer, L, A> extends TypedEmit
    */
   close(options?: CloseOptions): Promise<void> {
     const timeout = checkCloseTimeout(options);
-    this.closing ??= this.shutdown(timeout);
+    // Refusals held back by the log's rate limit are reported before close() resolves.
+    this.closing ??= this.shutdown(timeout).finally(() => this.flushDropLog());
     return this.closing;
   }
 
@@ -280,16 +293,55 @@ export abstract class SocketServer<P extends ServerPeer, L, A> extends TypedEmit
     }
   }
 
+  /**
+   * Reports a refused connection or dropped datagram: a 'drop' event each time, and a warn record
+   * at most once per second, counting the refusals since the previous record, so that a flood of
+   * them cannot flood the log.
+   */
   protected dispatchDrop(info: DropInfo): void {
-    this.log.warn(
-      { remote: info.remoteAddress, remotePort: info.remotePort, reason: info.reason },
-      'refused',
-    );
+    this.droppedTotal++;
+    this.lastDropReason = info.reason;
+    const count = this.dropLog.take(Date.now());
+    if (count > 0) {
+      this.logDrops(count, info.reason, info);
+    } else if (this.dropLogTimer === undefined) {
+      this.dropLogTimer = setTimeout(() => {
+        this.dropLogTimer = undefined;
+        this.flushDropLog();
+      }, FLOOD_LOG_INTERVAL_MS);
+      this.dropLogTimer.unref();
+    }
     try {
       this.emit('drop', info);
     } catch (err) {
       this.reportError(new ListenerError('drop', err), undefined);
     }
+  }
+
+  /** Fields that explain a drop in its log record (the limit that was reached). */
+  protected dropDetails(): object {
+    return {};
+  }
+
+  /** One record for `count` drops; `info` names the peer when the record is for one drop. */
+  private logDrops(count: number, reason: DropInfo['reason'], info?: DropInfo): void {
+    this.log.warn(
+      {
+        reason,
+        ...(info === undefined ? {} : { remote: info.remoteAddress, remotePort: info.remotePort }),
+        dropped: count,
+        droppedTotal: this.droppedTotal,
+        ...this.dropDetails(),
+      },
+      DROP_MESSAGES[reason],
+    );
+  }
+
+  private flushDropLog(): void {
+    if (this.dropLogTimer !== undefined) clearTimeout(this.dropLogTimer);
+    this.dropLogTimer = undefined;
+    const count = this.dropLog.flush(Date.now());
+    if (count > 0) this.logDrops(count, this.lastDropReason);
   }
 
   protected dispatchListening(address: A): void {

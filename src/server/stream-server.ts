@@ -1,5 +1,11 @@
 import type { Server, Socket } from 'node:net';
-import { AddressInUseError, ServerClosedError, SocketError, type SockframeError } from '../errors';
+import {
+  AddressInUseError,
+  AlreadyListeningError,
+  ServerClosedError,
+  SocketError,
+  type SockframeError,
+} from '../errors';
 import {
   Connection,
   encodePayload,
@@ -215,6 +221,10 @@ export abstract class StreamServer<L, A, Data = unknown> extends SocketServer<Co
     );
   }
 
+  protected override dropDetails(): object {
+    return { maxConnections: this.settings.maxConnections };
+  }
+
   /** The server event that hands over a socket ready for messages. */
   protected abstract readyEvent(): 'connection' | 'secureConnection';
   /** Turns the net.Server's address into this server's address type. */
@@ -236,7 +246,7 @@ export abstract class StreamServer<L, A, Data = unknown> extends SocketServer<Co
   async listen(options: L): Promise<A> {
     if (this.state !== 'new') {
       throw this.state === 'listening'
-        ? new Error('The server is already listening.')
+        ? new AlreadyListeningError()
         : new ServerClosedError('The server is closed; create a new one to listen again.');
     }
     this.state = 'listening';

@@ -1,10 +1,23 @@
-import { createServer, type TlsOptions } from 'node:tls';
+import { createServer, type TLSSocket, type TlsOptions } from 'node:tls';
 import { SocketError } from '../errors';
+import { checkTime } from '../options';
 import { StreamServer, type StreamServerOptions } from './stream-server';
 import { shapeInetAddress, type TcpAddress, type TcpListenOptions } from './tcp-server';
 
-/** StreamServerOptions plus node:tls server options (key, cert, ca, requestCert…), passed through. */
+/**
+ * StreamServerOptions plus node:tls server options (key, cert, ca, requestCert…), passed through.
+ * `handshakeTimeout` defaults to 10 s here (Node's own default is 120 s).
+ */
 export type TlsServerOptions = StreamServerOptions & Omit<TlsOptions, 'allowHalfOpen'>;
+
+export const TLS_SERVER_DEFAULTS = Object.freeze({
+  /**
+   * Milliseconds a peer has to complete the TLS handshake after connecting. A socket still in its
+   * handshake holds a `maxConnections` slot, so a peer that connects and never starts one is cut
+   * off after this long, not Node's 120 s.
+   */
+  handshakeTimeout: 10_000,
+});
 
 const OWN_OPTIONS = new Set([
   'framing',
@@ -33,10 +46,15 @@ export class TlsServer<Data = unknown> extends StreamServer<TcpListenOptions, Tc
     // Not half-open while handshaking: a peer that hangs up mid-handshake must free its socket at
     // once (and be reported), not linger until the handshake timeout. Accepted connections are
     // made half-open by StreamServer, so replies still reach peers that have ended their side.
-    super(options, 'tls-server', createServer({ ...tlsOnly(options), allowHalfOpen: false }));
-    // A failed handshake never becomes a connection; it is still reported.
-    this.server.on('tlsClientError', (err: Error, socket: { remoteAddress?: string }) => {
+    const tls = tlsOnly(options);
+    if (tls.handshakeTimeout === undefined) tls.handshakeTimeout = TLS_SERVER_DEFAULTS.handshakeTimeout;
+    else checkTime('handshakeTimeout', tls.handshakeTimeout, 0);
+    super(options, 'tls-server', createServer({ ...tls, allowHalfOpen: false }));
+    // A failed handshake never becomes a connection; it is still reported. Node leaves the socket
+    // open after some of these (a handshake timeout, for one): it is destroyed here.
+    this.server.on('tlsClientError', (err: Error, socket: TLSSocket) => {
       this.log.debug({ remote: socket.remoteAddress }, 'TLS handshake failed');
+      socket.destroy();
       this.reportError(new SocketError(err), undefined, true);
     });
   }

@@ -1,9 +1,9 @@
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import {
   AddressInUseError,
-  ListenerError,
   NotConnectedError,
   ServerClosedError,
+  AlreadyListeningError,
   SocketError,
   type SockframeError,
 } from '../errors';
@@ -12,13 +12,12 @@ import {
   checkUdpType,
   DatagramReader,
   encodeDatagram,
-  LogThrottle,
   maxDatagramSize,
   resolveDatagramFraming,
   type UdpType,
 } from '../datagram';
 import type { Framing, FramingOption } from '../framing/framing';
-import { componentLogger, type LoggerOption } from '../logger';
+import { componentLogger, FLOOD_LOG_INTERVAL_MS, LogThrottle, type LoggerOption } from '../logger';
 import { checkBoolean, checkSize, checkTime, show } from '../options';
 import { UdpPeer, peerKey, type UdpPeerOwner } from '../udp-peer';
 import { DEFAULT_CLOSE_TIMEOUT, SocketServer } from './socket-server';
@@ -127,8 +126,6 @@ export interface UdpServerStats {
   readonly expired: number;
 }
 
-/** One warning per interval at most for datagram floods (table full, malformed). */
-const FLOOD_LOG_INTERVAL_MS = 1_000;
 const MAX_SWEEP_INTERVAL_MS = 5_000;
 
 type State = 'new' | 'listening' | 'closing' | 'closed';
@@ -161,7 +158,6 @@ export class UdpServer<Data = unknown> extends SocketServer<UdpPeer<Data>, UdpLi
   /** Sends handed to the socket whose callback has not run yet. */
   private pendingSends = 0;
   private sendsSettled: (() => void) | undefined;
-  private readonly dropLog = new LogThrottle(FLOOD_LOG_INTERVAL_MS);
   private readonly rejectLog = new LogThrottle(FLOOD_LOG_INTERVAL_MS);
 
   private datagramsIn = 0;
@@ -247,7 +243,7 @@ export class UdpServer<Data = unknown> extends SocketServer<UdpPeer<Data>, UdpLi
   async listen(options: UdpListenOptions = {}): Promise<UdpAddress> {
     if (this.state !== 'new') {
       throw this.state === 'listening'
-        ? new Error('The server is already listening.')
+        ? new AlreadyListeningError()
         : new ServerClosedError('The server is closed; create a new one to listen again.');
     }
     if (typeof options !== 'object' || options === null) {
@@ -346,7 +342,7 @@ export class UdpServer<Data = unknown> extends SocketServer<UdpPeer<Data>, UdpLi
     let peer = this.registry.get(peerKey(rinfo.address, rinfo.port, rinfo.family));
     if (peer === undefined) {
       if (this.registry.size >= this.maxPeers) {
-        this.dropDatagram(rinfo, now);
+        this.dropDatagram(rinfo);
         return;
       }
       peer = this.admit(rinfo, now);
@@ -373,22 +369,13 @@ export class UdpServer<Data = unknown> extends SocketServer<UdpPeer<Data>, UdpLi
     return peer;
   }
 
-  private dropDatagram(rinfo: RemoteInfo, now: number): void {
+  private dropDatagram(rinfo: RemoteInfo): void {
     this.dropped++;
-    const count = this.dropLog.take(now);
-    if (count > 0) this.logDrops(count, rinfo.address, rinfo.port);
-    try {
-      this.emit('drop', { remoteAddress: rinfo.address, remotePort: rinfo.port, reason: 'max-peers' });
-    } catch (err) {
-      this.reportError(new ListenerError('drop', err), undefined);
-    }
+    this.dispatchDrop({ remoteAddress: rinfo.address, remotePort: rinfo.port, reason: 'max-peers' });
   }
 
-  private logDrops(count: number, remoteAddress?: string, remotePort?: number): void {
-    this.log.warn(
-      { dropped: count, droppedTotal: this.dropped, maxPeers: this.maxPeers, remoteAddress, remotePort },
-      'datagrams dropped: peer table full',
-    );
+  protected override dropDetails(): object {
+    return { maxPeers: this.maxPeers };
   }
 
   /**
@@ -486,14 +473,12 @@ export class UdpServer<Data = unknown> extends SocketServer<UdpPeer<Data>, UdpLi
     for (const peer of this.registry.values()) {
       if (peer.lastSeenAt <= cutoff) this.closePeer(peer, { kind: 'expired' });
     }
-    // Drops suppressed by the rate limit are reported once the flood's interval has passed.
+    // Rejections suppressed by the rate limit are reported once the flood's interval has passed.
     this.flushFloodLogs(now, false);
   }
 
-  /** Reports drops and rejections the rate limit held back (all of them when `force`). */
+  /** Reports rejections the rate limit held back (all of them when `force`). */
   private flushFloodLogs(now: number, force: boolean): void {
-    const dropped = force ? this.dropLog.flush(now) : this.dropLog.flushIfDue(now);
-    if (dropped > 0) this.logDrops(dropped);
     const rejected = force ? this.rejectLog.flush(now) : this.rejectLog.flushIfDue(now);
     if (rejected > 0) {
       this.log.warn({ rejected, rejectedTotal: this.rejected }, 'datagrams rejected');
