@@ -16,7 +16,7 @@ import type { Framing, FramingOption, LengthFraming } from './framing/framing';
 import { resolveFraming } from './framing/framing';
 import { unwatchIdle, watchIdle, type IdleWatched } from './idle-sweep';
 import { LazyChild } from './logger';
-import { releaseRegion, WriteBatch } from './write-batch';
+import { releaseRegion, WriteBatch, type Slab } from './write-batch';
 
 /** Why a connection closed. `error` carries the fault, which was also reported as an 'error'. */
 export type CloseReason =
@@ -127,11 +127,13 @@ export class Connection<Data = unknown> extends TypedEmitter<ConnectionEvents> i
   private messagesIn = 0;
   private messagesOut = 0;
   /**
-   * The traffic signature the idle sweep saw last, and when it last changed, in ms after
-   * connectedAt (a small integer, where a timestamp would be a boxed number per connection).
+   * The traffic signature the idle sweep saw last, and how many sweeps since then saw none (-1
+   * until the first sweep, which may come at once). Both are small integers: this state is
+   * written by a cold timer callback, and a float written there would change the field's
+   * representation and throw away the optimised code of the hot read and write paths.
    */
   private activityMark = 0;
-  private activeAt = 0;
+  private quietSweeps = -1;
   /** Created when someone waits for the close. */
   private closed: Promise<void> | undefined = undefined;
   private resolveClosed: (() => void) | undefined = undefined;
@@ -292,18 +294,18 @@ export class Connection<Data = unknown> extends TypedEmitter<ConnectionEvents> i
     return log instanceof LazyChild ? (this.log = log.child(this)) : log;
   }
 
-  /** @internal Called by the idle sweep. */
-  sweepIdle(now: number, timeout: number): void {
+  /** @internal Called by the idle sweep, every `interval` ms. */
+  sweepIdle(interval: number, timeout: number): void {
     if (this.socket.destroyed) return;
     // Any change in bytes read, bytes handed to the socket or bytes the socket passed on to the
     // kernel is traffic. writableLength grows by at most what bytesOut grows by, so this sum
     // changes whenever one of them does.
     const mark = this.bytesIn + 2 * this.bytesOut - this.socket.writableLength;
-    const at = now - this.connectedAt;
     if (mark !== this.activityMark) {
       this.activityMark = mark;
-      this.activeAt = at;
-    } else if (at - this.activeAt >= timeout) {
+      this.quietSweeps = 0;
+    } else if (++this.quietSweeps * interval >= timeout) {
+      // The last traffic came before the sweep that saw it, so at least quietSweeps intervals ago.
       this.fail(new IdleTimeoutError(timeout));
     }
   }
@@ -422,8 +424,17 @@ export class Connection<Data = unknown> extends TypedEmitter<ConnectionEvents> i
       batch.clear();
       return;
     }
-    const { parts, slabs } = batch.take();
     this.bytesOut += bytes;
+    const region = batch.takeRegion();
+    if (region !== undefined) {
+      socket.write(region);
+      if (socket.writableLength === 0) {
+        releaseRegion(batch.takenSlab as Slab);
+        if (this.needDrain) this.emitDrain();
+      }
+      return;
+    }
+    const { parts, slabs } = batch.take();
     if (parts.length === 1) {
       socket.write(parts[0] as Buffer);
     } else {

@@ -8,8 +8,8 @@
 
 /** Something watched for idleness; it checks its own activity and closes itself when idle. */
 export interface IdleWatched {
-  /** Called on every sweep with the sweep's time (ms since the epoch) and the timeout. */
-  sweepIdle(now: number, timeout: number): void;
+  /** Called on every sweep with the pause between sweeps and the timeout, both in ms. */
+  sweepIdle(interval: number, timeout: number): void;
 }
 
 /** The longest pause between two sweeps: a long timeout is still honoured within a second. */
@@ -52,7 +52,7 @@ export function unwatchIdle(item: IdleWatched, timeout: number): void {
 }
 
 function runSweep(members: Set<IdleWatched>, timeout: number): void {
-  const now = Date.now();
+  const interval = sweepInterval(timeout);
   // An item that closes during the sweep is removed later, when its socket reports the close.
-  for (const item of members) item.sweepIdle(now, timeout);
+  for (const item of members) item.sweepIdle(interval, timeout);
 }

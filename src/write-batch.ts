@@ -132,6 +132,28 @@ export class WriteBatch {
     return taken;
   }
 
+  /**
+   * When all that is queued lies in one region of one slab (the common case: a tick's messages),
+   * takes it without the arrays take() allocates: returns the region and leaves the batch empty.
+   * The caller must call releaseRegion(takenSlab) once it has been written out. Otherwise
+   * returns undefined and changes nothing.
+   */
+  takeRegion(): Buffer | undefined {
+    const slab = this.slab;
+    if (this.parts.length !== 0 || slab === undefined) return undefined;
+    const region = slab.buffer.subarray(this.start, this.end);
+    slab.pending++;
+    this.takenSlab = slab;
+    this.slab = undefined;
+    this.start = 0;
+    this.end = 0;
+    this.bytes = 0;
+    return region;
+  }
+
+  /** The slab of the region takeRegion() returned last. */
+  takenSlab: Slab | undefined = undefined;
+
   /** Drops everything queued. */
   clear(): void {
     this.seal();

@@ -150,6 +150,32 @@ describe('idleTimeout', () => {
     await expectOnlyOffenderClosed(server, port, bystander, offender, offenderConn);
   });
 
+  test('a connection is closed no sooner than idleTimeout after its last byte, and about one sweep after', async () => {
+    const { server, port, recorded } = await startTcp(resources, { idleTimeout: 400 });
+    const silentFromStart = await rawClient(resources, { port });
+    const openedAt = Date.now();
+    const talker = await rawClient(resources, { port });
+    await waitUntil(() => recorded.connects.length === 2, 5000, 'both connections');
+    for (let i = 0; i < 6; i++) {
+      await expectEcho(talker, `tick ${i}`);
+      await delay(90);
+    }
+    await expectEcho(talker, 'last');
+    const lastByteAt = Date.now();
+    await silentFromStart.closed;
+    const silentFor = Date.now() - openedAt;
+    await talker.closed;
+    const quietFor = Date.now() - lastByteAt;
+    expect(recorded.errors.map(({ err }) => err.code)).toEqual(['ERR_IDLE_TIMEOUT', 'ERR_IDLE_TIMEOUT']);
+    // Sweeps run every idleTimeout / 4 = 100 ms; timers never fire early, so never before 400 ms.
+    expect(silentFor).toBeGreaterThanOrEqual(400);
+    expect(quietFor).toBeGreaterThanOrEqual(400);
+    // Late by at most one sweep, plus what a loaded machine adds.
+    expect(silentFor).toBeLessThan(400 + 100 + 400);
+    expect(quietFor).toBeLessThan(400 + 100 + 400);
+    await waitUntil(() => server.connections.size === 0, 5000, 'both connections gone');
+  });
+
   test('a connection with traffic in either direction is never closed by it', async () => {
     const { server, port, recorded } = await startTcp(resources, { idleTimeout: 200 });
     const talker = await rawClient(resources, { port });
