@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import { connect, type ConnectionOptions } from 'node:tls';
+import { connect, createSecureContext, type ConnectionOptions, type SecureContext } from 'node:tls';
 import { StreamClient } from './stream-client';
 import { checkTcpTarget, type TcpClientOptions } from './tcp-client';
 
@@ -33,8 +33,11 @@ export class TlsClient extends StreamClient {
   constructor(options: TlsClientOptions) {
     super(options, 'tls-client');
     this.target = checkTcpTarget(options);
-    const tls: Record<string, unknown> = {};
+    const tls: ConnectionOptions & Record<string, unknown> = {};
     for (const [key, value] of Object.entries(options)) if (!OWN_OPTIONS.has(key)) tls[key] = value;
+    // Made once: a bad key, certificate or option is refused here rather than at connect(), and
+    // reconnects do not parse the certificates again.
+    tls.secureContext ??= secureContextOf(tls);
     this.tlsOptions = tls;
   }
 
@@ -48,5 +51,18 @@ export class TlsClient extends StreamClient {
 
   protected describeTarget(): string {
     return `${this.target.host}:${this.target.port}`;
+  }
+}
+
+/** The secure context of these options; invalid options are a TypeError (with Node's as cause). */
+function secureContextOf(options: ConnectionOptions): SecureContext {
+  try {
+    return createSecureContext(options);
+  } catch (err) {
+    // By name: Node's errors may come from another realm (a vm context, a test runner).
+    const { name, message } = (typeof err === 'object' && err !== null ? err : {}) as Partial<Error>;
+    if (name === 'TypeError') throw err;
+    const reason = typeof message === 'string' ? message : String(err);
+    throw new TypeError(`Invalid TLS options: ${reason}`, { cause: err });
   }
 }
