@@ -16,7 +16,7 @@ import type { Framing, FramingOption, LengthFraming } from './framing/framing';
 import { resolveFraming } from './framing/framing';
 import { unwatchIdle, watchIdle, type IdleWatched } from './idle-sweep';
 import { LazyChild } from './logger';
-import { releaseRegion, WriteBatch, type Slab } from './write-batch';
+import { WriteBatch } from './write-batch';
 
 /** Why a connection closed. `error` carries the fault, which was also reported as an 'error'. */
 export type CloseReason =
@@ -425,29 +425,7 @@ export class Connection<Data = unknown> extends TypedEmitter<ConnectionEvents> i
       return;
     }
     this.bytesOut += bytes;
-    const region = batch.takeRegion();
-    if (region !== undefined) {
-      socket.write(region);
-      if (socket.writableLength === 0) {
-        releaseRegion(batch.takenSlab as Slab);
-        if (this.needDrain) this.emitDrain();
-      }
-      return;
-    }
-    const { parts, slabs } = batch.take();
-    if (parts.length === 1) {
-      socket.write(parts[0] as Buffer);
-    } else {
-      socket.cork();
-      for (const part of parts) socket.write(part);
-      socket.uncork();
-    }
-    if (socket.writableLength === 0) {
-      // Everything went to the kernel at once: the slab regions can be reused right away.
-      // Otherwise the socket still holds them and they are left to the garbage collector.
-      for (const slab of slabs) if (slab !== undefined) releaseRegion(slab);
-      if (this.needDrain) this.emitDrain();
-    }
+    if (batch.writeTo(socket) && this.needDrain) this.emitDrain();
   }
 
   private onDrain(): void {

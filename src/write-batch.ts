@@ -1,4 +1,5 @@
 import { Buffer } from 'node:buffer';
+import type { Writable } from 'node:stream';
 import type { LengthFraming } from './framing/framing';
 
 /** Size of each slab small frames are copied into. */
@@ -47,12 +48,13 @@ function recycle(slab: Slab): void {
 }
 
 /** Marks a sealed region as written out (or dropped), so that its slab can be reused. */
-export function releaseRegion(slab: Slab): void {
+function releaseRegion(slab: Slab): void {
   slab.pending--;
   recycle(slab);
 }
 
-export type { Slab };
+/** Where a batch is written: a socket, or anything with its write, cork and uncork. */
+export type BatchSink = Pick<Writable, 'write' | 'cork' | 'uncork' | 'writableLength'>;
 
 /**
  * The bytes one connection has queued and not yet handed to its socket. Small frames are copied
@@ -64,8 +66,8 @@ export type { Slab };
  */
 export class WriteBatch {
   /** Sealed chunks, in order, and for each the slab it was carved from (if any). */
-  private parts: Buffer[] = [];
-  private slabs: (Slab | undefined)[] = [];
+  private readonly parts: Buffer[] = [];
+  private readonly slabs: (Slab | undefined)[] = [];
   /** The open region: [start, end) of `slab`, still growing while nobody else writes after it. */
   private slab: Slab | undefined;
   private start = 0;
@@ -120,46 +122,37 @@ export class WriteBatch {
   }
 
   /**
-   * Takes every queued chunk, in order, leaving the batch empty. For each chunk with a slab, the
-   * caller must call releaseRegion(slab) once the chunk has been written out.
+   * Hands every queued chunk to `sink`, in order and in as few writes as it allows (one write, or
+   * a corked run that the socket sends as one writev), leaving the batch empty; its arrays are
+   * kept for the next tick, so a flush allocates nothing but the view of the last region.
+   * Returns true when the sink passed everything on at once: the slab regions are then reused;
+   * otherwise the sink still holds them and they are left to the garbage collector.
    */
-  take(): { parts: Buffer[]; slabs: (Slab | undefined)[] } {
+  writeTo(sink: BatchSink): boolean {
     this.seal();
-    const taken = { parts: this.parts, slabs: this.slabs };
-    this.parts = [];
-    this.slabs = [];
+    const parts = this.parts;
+    const slabs = this.slabs;
+    if (parts.length === 1) {
+      sink.write(parts[0]);
+    } else {
+      sink.cork();
+      for (const part of parts) sink.write(part);
+      sink.uncork();
+    }
+    const passedOn = sink.writableLength === 0;
+    if (passedOn) for (const slab of slabs) if (slab !== undefined) releaseRegion(slab);
+    parts.length = 0;
+    slabs.length = 0;
     this.bytes = 0;
-    return taken;
+    return passedOn;
   }
-
-  /**
-   * When all that is queued lies in one region of one slab (the common case: a tick's messages),
-   * takes it without the arrays take() allocates: returns the region and leaves the batch empty.
-   * The caller must call releaseRegion(takenSlab) once it has been written out. Otherwise
-   * returns undefined and changes nothing.
-   */
-  takeRegion(): Buffer | undefined {
-    const slab = this.slab;
-    if (this.parts.length !== 0 || slab === undefined) return undefined;
-    const region = slab.buffer.subarray(this.start, this.end);
-    slab.pending++;
-    this.takenSlab = slab;
-    this.slab = undefined;
-    this.start = 0;
-    this.end = 0;
-    this.bytes = 0;
-    return region;
-  }
-
-  /** The slab of the region takeRegion() returned last. */
-  takenSlab: Slab | undefined = undefined;
 
   /** Drops everything queued. */
   clear(): void {
     this.seal();
     for (const slab of this.slabs) if (slab !== undefined) releaseRegion(slab);
-    this.parts = [];
-    this.slabs = [];
+    this.parts.length = 0;
+    this.slabs.length = 0;
     this.bytes = 0;
   }
 
