@@ -62,37 +62,53 @@ export class LazyChild<Owner> {
 export const FLOOD_LOG_INTERVAL_MS = 1_000;
 
 /**
- * Rate-limits one kind of warning: the first occurrence is logged at once, later ones at most
- * once per interval, each record carrying how many occurred since the previous record.
+ * Rate-limits one kind of warning: the first occurrence is reported at once, later ones at most
+ * once per interval, each report counting the occurrences since the previous one. What the limit
+ * holds back is reported when its interval is over (an unref'd timer), or by flush().
  */
-export class LogThrottle {
+export class LogThrottle<Context> {
   private readonly intervalMs: number;
-  private lastRecordAt = -Infinity;
-  private unlogged = 0;
+  /** Writes one record: `count` occurrences, the latest described by `latest`. */
+  private readonly report: (count: number, latest: Context, atOnce: boolean) => void;
+  private lastReportAt = -Infinity;
+  private unreported = 0;
+  private latest: Context | undefined = undefined;
+  private timer: NodeJS.Timeout | undefined = undefined;
 
-  constructor(intervalMs: number) {
+  constructor(intervalMs: number, report: (count: number, latest: Context, atOnce: boolean) => void) {
     this.intervalMs = intervalMs;
+    this.report = report;
   }
 
-  /** Counts one occurrence; returns how many to report now, or 0 to stay quiet. */
-  take(now: number): number {
-    this.unlogged++;
-    if (now - this.lastRecordAt < this.intervalMs) return 0;
-    return this.flush(now);
-  }
-
-  /** Returns the occurrences not reported yet (and starts a new interval when there were some). */
-  flush(now: number): number {
-    const count = this.unlogged;
-    if (count > 0) {
-      this.unlogged = 0;
-      this.lastRecordAt = now;
+  /** Counts one occurrence: reported now when the interval has passed, else when it has. */
+  note(occurrence: Context): void {
+    this.unreported++;
+    this.latest = occurrence;
+    const now = Date.now();
+    const wait = this.lastReportAt + this.intervalMs - now;
+    if (wait <= 0) {
+      this.reportNow(now, true);
+    } else if (this.timer === undefined) {
+      this.timer = setTimeout(() => {
+        this.timer = undefined;
+        this.reportNow(Date.now(), false);
+      }, wait);
+      this.timer.unref();
     }
-    return count;
   }
 
-  /** Like flush(), but only once the interval since the last record has passed. */
-  flushIfDue(now: number): number {
-    return now - this.lastRecordAt < this.intervalMs ? 0 : this.flush(now);
+  /** Reports what is held back at once (when its owner closes). */
+  flush(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.reportNow(Date.now(), false);
+  }
+
+  private reportNow(now: number, atOnce: boolean): void {
+    const count = this.unreported;
+    if (count === 0) return;
+    this.unreported = 0;
+    this.lastReportAt = now;
+    this.report(count, this.latest as Context, atOnce);
   }
 }

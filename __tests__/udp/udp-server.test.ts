@@ -355,4 +355,31 @@ describe('logging', () => {
     // Payload bytes never appear in the records.
     expect(JSON.stringify(records)).not.toContain('much too long');
   });
+
+  test('rejections held back by the rate limit are logged when its second is over, with no sweep running', async () => {
+    const { logger, records } = recordingLogger();
+    // peerIdleTimeout 0: no sweep timer, so only the rate limit's own timer can report them.
+    const udp = server({ type: 'udp4', peerIdleTimeout: 0, maxMessageSize: 8, logger });
+    let errors = 0;
+    udp.on('error', () => errors++);
+    udp.on('message', (peer, message) => peer.send(message));
+    const { port } = await udp.listen({ port: 0, host: '127.0.0.1' });
+    const s = await raw();
+    for (let i = 0; i < 20; i++) await s.send('much too long', port);
+    await waitUntil(() => udp.stats.rejected === 20, 5000, '20 rejections');
+    expect(errors).toBe(20);
+    const logged = (): number =>
+      records
+        .filter((r) => r.msg === 'datagram rejected' || r.msg === 'datagrams rejected')
+        .reduce((n, r) => n + (r.rejected as number), 0);
+    await waitUntil(() => logged() === 20, 3000, 'every rejection in the log before close()');
+    expect(records.filter((r) => r.msg === 'datagram rejected')).toHaveLength(1);
+    expect(records.find((r) => r.msg === 'datagrams rejected')).toMatchObject({
+      level: 40,
+      rejectedTotal: 20,
+    });
+    // The server still serves.
+    await s.send('ok', port);
+    expect((await s.waitForMessages(1))[0]?.toString()).toBe('ok');
+  });
 });

@@ -87,11 +87,10 @@ export abstract class SocketServer<P extends ServerPeer, L, A> extends TypedEmit
   /** True once attached and until closing: broadcasts are published only then. */
   private adapterAttached = false;
   /** Refusals are logged at most once per interval; a flood makes one record per interval. */
-  private readonly dropLog = new LogThrottle(FLOOD_LOG_INTERVAL_MS);
+  private readonly dropLog = new LogThrottle<DropInfo>(FLOOD_LOG_INTERVAL_MS, (count, latest, atOnce) =>
+    this.logDrops(count, latest, atOnce),
+  );
   private droppedTotal = 0;
-  private lastDropReason: DropInfo['reason'] = 'max-connections';
-  /** Reports the refusals the rate limit held back, once their interval is over. */
-  private dropLogTimer: NodeJS.Timeout | undefined;
 
   protected constructor(log: Logger, adapter?: ServerAdapter) {
     super();
@@ -136,7 +135,7 @@ export abstract class SocketServer<P extends ServerPeer, L, A> extends TypedEmit
   close(options?: CloseOptions): Promise<void> {
     const timeout = checkCloseTimeout(options);
     // Refusals held back by the log's rate limit are reported before close() resolves.
-    this.closing ??= this.shutdown(timeout).finally(() => this.flushDropLog());
+    this.closing ??= this.shutdown(timeout).finally(() => this.dropLog.flush());
     return this.closing;
   }
 
@@ -285,6 +284,11 @@ export abstract class SocketServer<P extends ServerPeer, L, A> extends TypedEmit
   protected reportError(err: SockframeError, peer: P | undefined, peerFault = isPeerFault(err, peer)): void {
     if (peerFault) this.log.warn({ code: err.code, detail: err.message, connId: peer?.id }, 'error');
     else this.log.error({ err, code: err.code, connId: peer?.id }, 'error');
+    this.emitError(err, peer);
+  }
+
+  /** The 'error' event and onError() hook for a fault already logged; a throwing listener is logged. */
+  protected emitError(err: SockframeError, peer: P | undefined): void {
     try {
       this.onError(err, peer);
       if (this.listenerCount('error') > 0) this.emit('error', err, peer);
@@ -300,17 +304,7 @@ export abstract class SocketServer<P extends ServerPeer, L, A> extends TypedEmit
    */
   protected dispatchDrop(info: DropInfo): void {
     this.droppedTotal++;
-    this.lastDropReason = info.reason;
-    const count = this.dropLog.take(Date.now());
-    if (count > 0) {
-      this.logDrops(count, info.reason, info);
-    } else if (this.dropLogTimer === undefined) {
-      this.dropLogTimer = setTimeout(() => {
-        this.dropLogTimer = undefined;
-        this.flushDropLog();
-      }, FLOOD_LOG_INTERVAL_MS);
-      this.dropLogTimer.unref();
-    }
+    this.dropLog.note(info);
     try {
       this.emit('drop', info);
     } catch (err) {
@@ -323,25 +317,18 @@ export abstract class SocketServer<P extends ServerPeer, L, A> extends TypedEmit
     return {};
   }
 
-  /** One record for `count` drops; `info` names the peer when the record is for one drop. */
-  private logDrops(count: number, reason: DropInfo['reason'], info?: DropInfo): void {
+  /** One record for `count` drops; it names the peer when it is written for that one drop. */
+  private logDrops(count: number, latest: DropInfo, atOnce: boolean): void {
     this.log.warn(
       {
-        reason,
-        ...(info === undefined ? {} : { remote: info.remoteAddress, remotePort: info.remotePort }),
+        reason: latest.reason,
+        ...(atOnce ? { remote: latest.remoteAddress, remotePort: latest.remotePort } : {}),
         dropped: count,
         droppedTotal: this.droppedTotal,
         ...this.dropDetails(),
       },
-      DROP_MESSAGES[reason],
+      DROP_MESSAGES[latest.reason],
     );
-  }
-
-  private flushDropLog(): void {
-    if (this.dropLogTimer !== undefined) clearTimeout(this.dropLogTimer);
-    this.dropLogTimer = undefined;
-    const count = this.dropLog.flush(Date.now());
-    if (count > 0) this.logDrops(count, this.lastDropReason);
   }
 
   protected dispatchListening(address: A): void {

@@ -158,7 +158,15 @@ export class UdpServer<Data = unknown> extends SocketServer<UdpPeer<Data>, UdpLi
   /** Sends handed to the socket whose callback has not run yet. */
   private pendingSends = 0;
   private sendsSettled: (() => void) | undefined;
-  private readonly rejectLog = new LogThrottle(FLOOD_LOG_INTERVAL_MS);
+  /** One sender can make rejections as fast as it can send: their records are rate-limited. */
+  private readonly rejectLog = new LogThrottle<{ err: SockframeError; peer: UdpPeer<Data> }>(
+    FLOOD_LOG_INTERVAL_MS,
+    (count, { err, peer }, atOnce) => {
+      if (atOnce)
+        this.log.warn({ err, code: err.code, connId: peer.id, rejected: count }, 'datagram rejected');
+      else this.log.warn({ rejected: count, rejectedTotal: this.rejected }, 'datagrams rejected');
+    },
+  );
 
   private datagramsIn = 0;
   private bytesIn = 0;
@@ -352,7 +360,7 @@ export class UdpServer<Data = unknown> extends SocketServer<UdpPeer<Data>, UdpLi
     peer.noteReceived(datagram.length, now);
     const message = this.reader.read(datagram);
     if (!Buffer.isBuffer(message)) {
-      this.rejectDatagram(peer, message, now);
+      this.rejectDatagram(peer, message);
       return;
     }
     this.messagesIn++;
@@ -382,19 +390,11 @@ export class UdpServer<Data = unknown> extends SocketServer<UdpPeer<Data>, UdpLi
    * A datagram dropped for a fault of its own: reported like any fault, except that the log
    * record is rate-limited, since one sender can make these as fast as it can send.
    */
-  private rejectDatagram(peer: UdpPeer<Data>, err: SockframeError, now: number): void {
+  private rejectDatagram(peer: UdpPeer<Data>, err: SockframeError): void {
     this.rejected++;
     peer.noteRejected();
-    const count = this.rejectLog.take(now);
-    if (count > 0) {
-      this.log.warn({ err, code: err.code, connId: peer.id, rejected: count }, 'datagram rejected');
-    }
-    try {
-      this.onError(err, peer);
-      if (this.listenerCount('error') > 0) this.emit('error', err, peer);
-    } catch (listenerErr) {
-      this.log.error({ err: listenerErr, connId: peer.id }, "an 'error' listener threw");
-    }
+    this.rejectLog.note({ err, peer });
+    this.emitError(err, peer);
   }
 
   // ------------------------------------------------------------------ sending
@@ -473,16 +473,6 @@ export class UdpServer<Data = unknown> extends SocketServer<UdpPeer<Data>, UdpLi
     for (const peer of this.registry.values()) {
       if (peer.lastSeenAt <= cutoff) this.closePeer(peer, { kind: 'expired' });
     }
-    // Rejections suppressed by the rate limit are reported once the flood's interval has passed.
-    this.flushFloodLogs(now, false);
-  }
-
-  /** Reports rejections the rate limit held back (all of them when `force`). */
-  private flushFloodLogs(now: number, force: boolean): void {
-    const rejected = force ? this.rejectLog.flush(now) : this.rejectLog.flushIfDue(now);
-    if (rejected > 0) {
-      this.log.warn({ rejected, rejectedTotal: this.rejected }, 'datagrams rejected');
-    }
   }
 
   /**
@@ -495,7 +485,7 @@ export class UdpServer<Data = unknown> extends SocketServer<UdpPeer<Data>, UdpLi
     this.stopSweep();
     this.log.info({ peers: this.registry.size, timeoutMs: timeout }, 'closing');
     for (const peer of [...this.registry.values()]) this.closePeer(peer, { kind: 'server-closing' });
-    this.flushFloodLogs(Date.now(), true);
+    this.rejectLog.flush();
     if (socket !== undefined) {
       await this.waitForSends(timeout);
       await new Promise<void>((resolve) => socket.close(() => resolve()));
