@@ -371,7 +371,9 @@ export class UdpServer<Data = unknown> extends SocketServer<UdpPeer<Data>, UdpLi
   private admit(rinfo: RemoteInfo, now: number): UdpPeer<Data> {
     const peer = new UdpPeer<Data>(this.owner, rinfo.address, rinfo.port, rinfo.family, now);
     this.registry.set(peer.id, peer);
-    this.log.debug({ connId: peer.id, remote: peer.id, peers: this.registry.size }, 'new peer');
+    if (this.log.isLevelEnabled('debug')) {
+      this.log.debug({ connId: peer.id, remote: peer.id, peers: this.registry.size }, 'new peer');
+    }
     this.startSweep();
     this.dispatchConnect(peer);
     return peer;
@@ -402,17 +404,17 @@ export class UdpServer<Data = unknown> extends SocketServer<UdpPeer<Data>, UdpLi
   private sendTo(peer: UdpPeer<Data>, payload: Payload): boolean {
     if (!peer.isOpen) throw new NotConnectedError(`Peer ${peer.id} is closed`);
     const { data, size } = encodeDatagram(this.framing, payload, this.maxDatagram);
-    return this.transmit(peer, data, size);
+    this.transmit(peer, data, size);
+    return (this.socket as Socket).getSendQueueSize() < WRITE_HIGH_WATER_MARK;
   }
 
-  private transmit(peer: UdpPeer<Data>, data: Buffer | readonly Buffer[], size: number): boolean {
-    const socket = this.socket as Socket;
-    socket.send(data, peer.port, peer.address, peer.sendCallback);
+  /** Hands one datagram to the socket (a broadcast calls this per peer, the queue check once). */
+  private transmit(peer: UdpPeer<Data>, data: Buffer | readonly Buffer[], size: number): void {
+    (this.socket as Socket).send(data, peer.port, peer.address, peer.sendCallback);
     this.pendingSends++;
     this.datagramsOut++;
     this.bytesOut += size;
     peer.noteSent(size);
-    return socket.getSendQueueSize() < WRITE_HIGH_WATER_MARK;
   }
 
   private sendDone(peer: UdpPeer<Data>, err: Error | null): void {
@@ -434,6 +436,11 @@ export class UdpServer<Data = unknown> extends SocketServer<UdpPeer<Data>, UdpLi
     this.registry.delete(peer.id);
     if (reason.kind === 'expired') this.expired++;
     if (this.registry.size === 0) this.stopSweep();
+    if (this.log.isLevelEnabled('debug')) this.logPeerClosed(peer, reason);
+    this.dispatchClose(peer, reason);
+  }
+
+  private logPeerClosed(peer: UdpPeer<Data>, reason: CloseReason): void {
     const stats = peer.stats;
     this.log.debug(
       {
@@ -449,7 +456,6 @@ export class UdpServer<Data = unknown> extends SocketServer<UdpPeer<Data>, UdpLi
       },
       reason.kind === 'expired' ? 'peer expired' : 'peer closed',
     );
-    this.dispatchClose(peer, reason);
   }
 
   private startSweep(): void {
