@@ -95,6 +95,33 @@ test('connect() is aborted by its signal and by close()', async () => {
   expect(b.connected).toBe(false);
 });
 
+test("connect()'s misused arguments reject with a TypeError before any socket is made", async () => {
+  const s = await raw();
+  const c = client({ type: 'udp4', host: '127.0.0.1', port: s.port });
+  await expect(c.connect(null as never)).rejects.toEqual(
+    new TypeError('connect() takes an options object; got null.'),
+  );
+  await expect(c.connect({ signal: {} as AbortSignal })).rejects.toEqual(
+    new TypeError('The "signal" option must be an AbortSignal; got an object.'),
+  );
+  expect(c.address()).toBeUndefined();
+  // The client is still usable.
+  await c.connect();
+  expect(c.connected).toBe(true);
+});
+
+test('a connect() joining an attempt under way is ended by its own signal; the attempt goes on', async () => {
+  const s = await raw();
+  const c = client({ type: 'udp4', host: '127.0.0.1', port: s.port });
+  const first = c.connect();
+  const controller = new AbortController();
+  const second = c.connect({ signal: controller.signal });
+  controller.abort();
+  await expect(second).rejects.toMatchObject({ code: 'ERR_CONNECT_ABORTED' });
+  await first;
+  expect(c.connected).toBe(true);
+});
+
 test('messages() iterates what arrives and ends when the client closes', async () => {
   const udp = resources.add(new UdpServer({ type: 'udp4' }), (s) => s.close({ timeout: 500 }));
   udp.on('message', (peer, message) => {

@@ -1,6 +1,7 @@
 import { TypedEmitter } from 'tiny-typed-emitter';
 import type { Logger } from 'pino';
-import { ListenerError, type SockframeError } from '../errors';
+import { ConnectAbortedError, ListenerError, type SockframeError } from '../errors';
+import { show } from '../options';
 import type { CloseReason, Payload } from '../connection';
 import type { CloseOptions } from '../server/socket-server';
 
@@ -178,4 +179,38 @@ export abstract class SocketClient extends TypedEmitter<ClientEvents> {
       this.log.error({ err: listenerErr }, "an 'error' listener threw");
     }
   }
+}
+
+/** connect()'s options checked: its signal, or a TypeError for misused arguments. */
+export function connectSignal(options: unknown): AbortSignal | undefined | TypeError {
+  if (typeof options !== 'object' || options === null) {
+    return new TypeError(`connect() takes an options object; got ${show(options)}.`);
+  }
+  const signal = (options as { signal?: unknown }).signal;
+  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+    return new TypeError(`The "signal" option must be an AbortSignal; got ${show(signal)}.`);
+  }
+  return signal;
+}
+
+/**
+ * A connect() that found an attempt under way waits for it; its own signal ends only this wait
+ * (ERR_CONNECT_ABORTED), not the attempt.
+ */
+export function joinAttempt(pending: Promise<void>, signal: AbortSignal | undefined): Promise<void> {
+  if (signal === undefined) return pending;
+  return new Promise<void>((resolve, reject) => {
+    const onAbort = (): void => reject(new ConnectAbortedError('Aborted', signal.reason));
+    signal.addEventListener('abort', onAbort, { once: true });
+    pending.then(
+      () => {
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      },
+      (err: Error) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err);
+      },
+    );
+  });
 }

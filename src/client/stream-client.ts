@@ -24,7 +24,7 @@ import { checkBoolean, checkSize, checkTime, show } from '../options';
 import type { CloseOptions } from '../server/socket-server';
 import { checkCloseTimeout } from '../server/socket-server';
 import { tuneSocket } from '../server/stream-server';
-import { SocketClient } from './socket-client';
+import { connectSignal, joinAttempt, SocketClient } from './socket-client';
 
 /** Exponential backoff with jitter; every field optional. */
 export interface ReconnectOptions {
@@ -270,24 +270,14 @@ export abstract class StreamClient extends SocketClient {
   }
 
   connect(options: { signal?: AbortSignal } = {}): Promise<void> {
-    if (typeof options !== 'object' || options === null) {
-      return Promise.reject(new TypeError(`connect() takes an options object; got ${show(options)}.`));
-    }
-    const signal = options.signal;
-    if (signal !== undefined && !(signal instanceof AbortSignal)) {
-      return Promise.reject(
-        new TypeError(`The "signal" option must be an AbortSignal; got ${show(signal)}.`),
-      );
-    }
+    const signal = connectSignal(options);
+    if (signal instanceof TypeError) return Promise.reject(signal);
     if (this.closedForGood) return Promise.reject(new ConnectAbortedError('The client is closed'));
     if (this.conn?.isOpen === true) return Promise.resolve();
     if (signal?.aborted === true) return Promise.reject(new ConnectAbortedError('Aborted', signal.reason));
     this.unfinish();
-    if (this.connecting !== undefined) {
-      // An attempt is under way already (another connect(), or reconnecting): this call waits
-      // for it, and its own signal ends only this wait.
-      return signal === undefined ? this.connecting : abortableWait(this.connecting, signal);
-    }
+    // An attempt under way (another connect(), or reconnecting) is joined.
+    if (this.connecting !== undefined) return joinAttempt(this.connecting, signal);
     this.connecting = this.run(signal, 0).finally(() => {
       this.connecting = undefined;
     });
@@ -489,22 +479,4 @@ export abstract class StreamClient extends SocketClient {
       },
     );
   }
-}
-
-/** Waits for `pending`, or rejects with ERR_CONNECT_ABORTED when `signal` aborts first. */
-function abortableWait(pending: Promise<void>, signal: AbortSignal): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    const onAbort = (): void => reject(new ConnectAbortedError('Aborted', signal.reason));
-    signal.addEventListener('abort', onAbort, { once: true });
-    pending.then(
-      () => {
-        signal.removeEventListener('abort', onAbort);
-        resolve();
-      },
-      (err: Error) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(err);
-      },
-    );
-  });
 }

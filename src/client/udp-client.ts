@@ -15,7 +15,7 @@ import { componentLogger, type LoggerOption } from '../logger';
 import { checkSize, show } from '../options';
 import type { CloseOptions } from '../server/socket-server';
 import { checkCloseTimeout } from '../server/socket-server';
-import { SocketClient } from './socket-client';
+import { connectSignal, joinAttempt, SocketClient } from './socket-client';
 
 /** Options of a UdpClient; `type` and `port` are required. */
 export interface UdpClientOptions {
@@ -190,12 +190,14 @@ export class UdpClient extends SocketClient {
 
   /** Binds (to `localAddress`/`localPort` when given) and connects the socket to the server. */
   connect(options: { signal?: AbortSignal } = {}): Promise<void> {
+    const signal = connectSignal(options);
+    if (signal instanceof TypeError) return Promise.reject(signal);
     if (this.closedForGood) return Promise.reject(new ConnectAbortedError('The client is closed'));
     if (this.socket !== undefined) return Promise.resolve();
-    const signal = options.signal;
     if (signal?.aborted === true) return Promise.reject(new ConnectAbortedError('Aborted', signal.reason));
     this.unfinish();
-    this.connecting ??= this.attempt(signal).finally(() => {
+    if (this.connecting !== undefined) return joinAttempt(this.connecting, signal);
+    this.connecting = this.attempt(signal).finally(() => {
       this.connecting = undefined;
     });
     return this.connecting;
