@@ -1,15 +1,9 @@
-import { readFileSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
-import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { TcpServer, type SockframeError, type TcpServerOptions } from 'sockframe';
 import type { Resources } from '../helpers/net';
 
-const fixtures = join(__dirname, '..', 'fixtures');
-
-/** A self-signed certificate for localhost, 127.0.0.1 and ::1 (its own CA). */
-export const tlsCert = readFileSync(join(fixtures, 'test-only-localhost.cert.pem'));
-export const tlsKey = readFileSync(join(fixtures, 'test-only-localhost.key.pem'));
+export { freePort as releasedPort, tlsCert, tlsKey } from '../helpers/net';
 
 /** A TcpServer on 127.0.0.1, port 0, echoing every message and recording server-side errors. */
 export async function echoServer(
@@ -44,15 +38,6 @@ export async function rawServer(
   });
   await new Promise<void>((resolve) => server.listen({ port: 0, host: '127.0.0.1' }, resolve));
   return { server, port: (server.address() as { port: number }).port, sockets };
-}
-
-/** A loopback port that was just released: connecting to it is refused. */
-export async function releasedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen({ port: 0, host: '127.0.0.1' }, resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 // The listener lives in a worker whose thread then blocks, so nothing ever accepts on it.

@@ -1,11 +1,33 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, unlinkSync } from 'node:fs';
-import { connect, type Socket } from 'node:net';
+import { existsSync, readFileSync, unlinkSync } from 'node:fs';
+import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import pino, { type Logger } from 'pino';
+
+const fixtures = join(__dirname, '..', 'fixtures');
+
+/** The self-signed test certificate for localhost, 127.0.0.1 and ::1 (it is its own CA). */
+export const tlsCert = readFileSync(join(fixtures, 'test-only-localhost.cert.pem'));
+export const tlsKey = readFileSync(join(fixtures, 'test-only-localhost.key.pem'));
+
+/**
+ * A free TCP port on the loopback interface: bound, then released, so connecting to it is
+ * refused until someone listens on it.
+ */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const address = probe.address();
+      const port = typeof address === 'object' && address !== null ? address.port : 0;
+      probe.close(() => resolve(port));
+    });
+  });
+}
 
 /** Everything a test opens, closed in afterEach so no test can leak a handle. */
 export class Resources {

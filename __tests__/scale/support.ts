@@ -5,10 +5,9 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { delay } from '../helpers/net';
+import { delay, freePort } from '../helpers/net';
 
 export const ROOT = join(__dirname, '..', '..');
 export const FIXTURES = join(__dirname, 'fixtures');
@@ -23,18 +22,7 @@ export const REDIS_SERVER: string | undefined = ((): string | undefined => {
 export const NO_REDIS_REASON =
   'skipped: redis-server is not installed (Debian: apt-get install redis-server; .ci/run installs it)';
 
-/** A free TCP port on the loopback interface (free when asked; taken again at once by the caller). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      probe.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 /** A redis-server of the test's own, without persistence, stopped by stop(). */
 export class RedisProcess {

@@ -1,6 +1,4 @@
-import { readFileSync } from 'node:fs';
 import { connect as netConnect, type Socket } from 'node:net';
-import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import {
   TcpServer,
@@ -10,13 +8,9 @@ import {
   type SockframeError,
   type TcpServerOptions,
 } from 'sockframe';
-import { frame, RawClient, type Resources } from '../helpers/net';
+import { frame, RawClient, tlsCert, tlsKey, type Resources } from '../helpers/net';
 
-const fixtures = join(__dirname, '..', 'fixtures');
-
-/** The self-signed test certificate for localhost, 127.0.0.1 and ::1 (it is its own CA). */
-export const tlsCert = readFileSync(join(fixtures, 'test-only-localhost.cert.pem'));
-export const tlsKey = readFileSync(join(fixtures, 'test-only-localhost.key.pem'));
+export { tlsCert, tlsKey };
 
 /** What a server reported, recorded in order. */
 export interface Recorded<D = unknown> {

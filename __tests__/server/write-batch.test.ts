@@ -1,17 +1,11 @@
 import { lengthField } from 'sockframe';
 import { COPY_LIMIT, WriteBatch, type BatchSink } from '../../src/write-batch';
+import { frame } from '../helpers/net';
 
 const framing = lengthField() as ReturnType<typeof lengthField> & {
   encodeHeader(n: number, t: Buffer, o: number): number;
   maxHeaderSize: number;
 };
-
-function framed(text: string): Buffer {
-  const payload = Buffer.from(text);
-  const header = Buffer.alloc(4);
-  header.writeUInt32BE(payload.length);
-  return Buffer.concat([header, payload]);
-}
 
 /** A sink that records its calls; `held` bytes stand for what a socket could not pass on yet. */
 function recordingSink(held = 0): BatchSink & { calls: (Buffer | 'cork' | 'uncork')[] } {
@@ -34,13 +28,13 @@ describe('WriteBatch', () => {
     expect(batch.bytes).toBe(7 + 7 + 3);
     const sink = recordingSink();
     expect(batch.writeTo(sink)).toBe(true);
-    expect(sink.calls).toEqual([Buffer.concat([framed('one'), framed('two'), Buffer.from('raw')])]);
+    expect(sink.calls).toEqual([Buffer.concat([frame('one'), frame('two'), Buffer.from('raw')])]);
     expect(batch.bytes).toBe(0);
     // Nothing is written twice.
     const again = recordingSink();
     batch.frame(framing, Buffer.from('next'));
     batch.writeTo(again);
-    expect(again.calls).toEqual([framed('next')]);
+    expect(again.calls).toEqual([frame('next')]);
   });
 
   test('a big payload is queued by reference, so the batch is written as a corked run, in order', () => {
@@ -56,9 +50,7 @@ describe('WriteBatch', () => {
     expect(sink.calls[0]).toBe('cork');
     expect(sink.calls.at(-1)).toBe('uncork');
     const parts = sink.calls.slice(1, -1) as Buffer[];
-    expect(Buffer.concat(parts)).toEqual(
-      Buffer.concat([framed('small'), framed(big.toString()), framed('after')]),
-    );
+    expect(Buffer.concat(parts)).toEqual(Buffer.concat([frame('small'), frame(big), frame('after')]));
     // The payload itself was not copied.
     expect(parts).toContain(big);
     expect(batch.bytes).toBe(0);
@@ -73,9 +65,9 @@ describe('WriteBatch', () => {
     // a's second frame could not extend its region (b wrote after it), so a holds two parts.
     const sinkA = recordingSink();
     a.writeTo(sinkA);
-    expect(sinkA.calls).toEqual(['cork', framed('a1'), framed('a2'), 'uncork']);
+    expect(sinkA.calls).toEqual(['cork', frame('a1'), frame('a2'), 'uncork']);
     const sinkB = recordingSink();
     b.writeTo(sinkB);
-    expect(sinkB.calls).toEqual([framed('b1')]);
+    expect(sinkB.calls).toEqual([frame('b1')]);
   });
 });
