@@ -277,7 +277,8 @@ export function asSockframeError(err: unknown): SockframeError {
   return err instanceof SockframeError ? err : new SocketError(err);
 }
 
-function describe(value: unknown): string {
+/** @internal A thrown value as text: an Error's message, else the value printed (never throws). */
+export function describe(value: unknown): string {
   if (value instanceof Error) return value.message;
   try {
     return String(value);

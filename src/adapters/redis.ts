@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import { AdapterMessageError, AdapterUnavailableError } from '../errors';
+import { AdapterMessageError, AdapterUnavailableError, describe } from '../errors';
 import { checkTime, show } from '../options';
 import type { AdapterHooks, ServerAdapter } from '../adapters/adapter';
 
@@ -176,7 +176,7 @@ export class RedisAdapter implements ServerAdapter {
         this.release();
         throw new AdapterUnavailableError(
           this.name,
-          `Could not subscribe to the Redis channel "${this.channel}": ${reason(err)}`,
+          `Could not subscribe to the Redis channel "${this.channel}": ${describe(err)}`,
           err,
         );
       }
@@ -251,7 +251,7 @@ export class RedisAdapter implements ServerAdapter {
     if (releaseChannel(this.subscriber, this.channel) && this.subscriber.status === 'ready') {
       // Not awaited: close() must not hang on a Redis that is going away.
       this.subscriber.unsubscribe(this.channel).catch((err: unknown) => {
-        log?.debug({ role: 'subscriber', detail: reason(err) }, 'adapter could not unsubscribe');
+        log?.debug({ role: 'subscriber', detail: describe(err) }, 'adapter could not unsubscribe');
       });
     }
     this.links.publisher = { up: false, wasEverUp: false, downSince: 0 };
@@ -264,12 +264,11 @@ export class RedisAdapter implements ServerAdapter {
     const hooks = this.hooks;
     if (hooks === undefined || !channel.equals(this.channelBytes)) return;
     if (
-      message.length < 4 ||
+      message.length < HEADER_BYTES ||
       message[0] !== MAGIC_0 ||
       message[1] !== MAGIC_1 ||
       message[2] !== VERSION ||
-      message[3] !== ID_BYTES ||
-      message.length < HEADER_BYTES
+      message[3] !== ID_BYTES
     ) {
       hooks.error(
         new AdapterMessageError(
@@ -296,7 +295,7 @@ export class RedisAdapter implements ServerAdapter {
         if (this.hooks !== undefined) this.markUp('subscriber');
       },
       (err: unknown) => {
-        this.log?.debug({ role: 'subscriber', detail: reason(err) }, 'adapter could not subscribe yet');
+        this.log?.debug({ role: 'subscriber', detail: describe(err) }, 'adapter could not subscribe yet');
       },
     );
   };
@@ -369,8 +368,4 @@ function releaseChannel(subscriber: RedisSubscriber, channel: string): boolean {
   }
   users.delete(channel);
   return true;
-}
-
-function reason(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

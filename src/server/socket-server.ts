@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import {
   AdapterMessageError,
   AdapterUnavailableError,
+  describe,
   ListenerError,
   SockframeError,
   type SockframeErrorCode,
@@ -233,7 +234,7 @@ export abstract class SocketServer<P extends ServerPeer, L, A> extends TypedEmit
     try {
       this.broadcastLocal(payload, undefined);
     } catch (err) {
-      const reason = err instanceof Error ? err.message : String(err);
+      const reason = describe(err);
       this.reportError(
         new AdapterMessageError(
           adapter.name,
@@ -343,7 +344,7 @@ export abstract class SocketServer<P extends ServerPeer, L, A> extends TypedEmit
 /** An adapter's failure as a SockframeError: its own typed errors pass, anything else is wrapped. */
 function adapterFault(adapter: ServerAdapter, err: unknown, what: string): SockframeError {
   if (err instanceof SockframeError) return err;
-  const reason = err instanceof Error ? err.message : String(err);
+  const reason = describe(err);
   return new AdapterUnavailableError(adapter.name, `The ${adapter.name} adapter ${what}: ${reason}`, err);
 }
 
