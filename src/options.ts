@@ -12,6 +12,27 @@ export function checkSize(name: string, value: unknown, fallback: number): numbe
   return value;
 }
 
+/** A non-empty string, or the fallback when undefined. */
+export function checkString<F extends string | undefined>(
+  name: string,
+  value: unknown,
+  fallback: F,
+): string | F {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'string' || value === '') {
+    throw new TypeError(`The "${name}" option must be a non-empty string; got ${show(value)}.`);
+  }
+  return value;
+}
+
+/** A port number from `min` (0: any port, when binding) to 65535. */
+export function checkPort(name: string, value: unknown, min: 0 | 1): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > 65535) {
+    throw new TypeError(`The "${name}" option must be an integer from ${min} to 65535; got ${show(value)}.`);
+  }
+  return value;
+}
+
 /** A duration in milliseconds; 0 turns the feature off. */
 export function checkTime(name: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback;

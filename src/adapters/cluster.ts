@@ -2,7 +2,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { randomBytes } from 'node:crypto';
 import { AdapterUnavailableError } from '../errors';
 import { componentLogger, type LoggerOption } from '../logger';
-import { checkTime, show } from '../options';
+import { checkString, checkTime, show } from '../options';
 import type { AdapterHooks, ServerAdapter } from './adapter';
 
 /** Options of a NodeClusterAdapter; all are optional. */
@@ -128,10 +128,7 @@ export class NodeClusterAdapter implements ServerAdapter {
     if (typeof options !== 'object' || options === null) {
       throw new TypeError(`NodeClusterAdapter options must be an object; got ${show(options)}.`);
     }
-    const channel = options.channel ?? CLUSTER_ADAPTER_DEFAULTS.channel;
-    if (typeof channel !== 'string' || channel === '') {
-      throw new TypeError(`The "channel" option must be a non-empty string; got ${show(channel)}.`);
-    }
+    const channel = checkString('channel', options.channel, CLUSTER_ADAPTER_DEFAULTS.channel);
     this.channel = channel;
     this.attachTimeout = checkTime(
       'attachTimeout',

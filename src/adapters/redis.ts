@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { AdapterMessageError, AdapterUnavailableError, describe } from '../errors';
-import { checkTime, show } from '../options';
+import { checkString, checkTime, show } from '../options';
 import type { AdapterHooks, ServerAdapter } from '../adapters/adapter';
 
 /** The events of an ioredis client the adapter listens to. */
@@ -137,10 +137,7 @@ export class RedisAdapter implements ServerAdapter {
         'The publisher and the subscriber must be two ioredis clients: a subscribed connection cannot publish.',
       );
     }
-    const channel = options.channel ?? REDIS_ADAPTER_DEFAULTS.channel;
-    if (typeof channel !== 'string' || channel === '') {
-      throw new TypeError(`The "channel" option must be a non-empty string; got ${show(channel)}.`);
-    }
+    const channel = checkString('channel', options.channel, REDIS_ADAPTER_DEFAULTS.channel);
     this.publisher = publisher;
     this.subscriber = subscriber;
     this.channel = channel;

@@ -12,7 +12,7 @@ import {
 } from '../datagram';
 import type { Framing, FramingOption } from '../framing/framing';
 import { componentLogger, type LoggerOption } from '../logger';
-import { checkSize, show } from '../options';
+import { checkPort, checkSize, checkString } from '../options';
 import type { CloseOptions } from '../server/socket-server';
 import { checkCloseTimeout } from '../server/socket-server';
 import { connectSignal, joinAttempt, SocketClient } from './socket-client';
@@ -118,24 +118,14 @@ export class UdpClient extends SocketClient {
     const type = checkUdpType(options.type);
     super(componentLogger(options.logger, 'udp-client'));
     this.type = type;
-    const { port, host = 'localhost', localAddress, localPort } = options;
-    if (!Number.isInteger(port) || port < 1 || port > 65535) {
-      throw new TypeError(`The "port" option must be an integer from 1 to 65535; got ${show(port)}.`);
-    }
-    if (typeof host !== 'string' || host === '') {
-      throw new TypeError(`The "host" option must be a non-empty string; got ${show(host)}.`);
-    }
+    const port = checkPort('port', options.port, 1);
+    const host = checkString('host', options.host, 'localhost');
     if (type === 'udp4' && isIPv6(host)) {
       throw new TypeError(`The host ${host} is an IPv6 address; use type 'udp6'.`);
     }
-    if (localAddress !== undefined && (typeof localAddress !== 'string' || localAddress === '')) {
-      throw new TypeError(`The "localAddress" option must be a non-empty string; got ${show(localAddress)}.`);
-    }
-    if (localPort !== undefined && (!Number.isInteger(localPort) || localPort < 0 || localPort > 65535)) {
-      throw new TypeError(
-        `The "localPort" option must be an integer from 0 to 65535; got ${show(localPort)}.`,
-      );
-    }
+    const localAddress = checkString('localAddress', options.localAddress, undefined);
+    const localPort =
+      options.localPort === undefined ? undefined : checkPort('localPort', options.localPort, 0);
     this.host = host;
     this.port = port;
     this.local =

@@ -18,7 +18,7 @@ import {
 } from '../datagram';
 import type { Framing, FramingOption } from '../framing/framing';
 import { componentLogger, FLOOD_LOG_INTERVAL_MS, LogThrottle, type LoggerOption } from '../logger';
-import { checkBoolean, checkSize, checkTime, show } from '../options';
+import { checkBoolean, checkPort, checkSize, checkString, checkTime, show } from '../options';
 import { UdpPeer, peerKey, type UdpPeerOwner } from '../udp-peer';
 import { DEFAULT_CLOSE_TIMEOUT, SocketServer } from './socket-server';
 import { checkAdapter, type ServerAdapter } from '../adapters/adapter';
@@ -257,13 +257,8 @@ export class UdpServer<Data = unknown> extends SocketServer<UdpPeer<Data>, UdpLi
     if (typeof options !== 'object' || options === null) {
       throw new TypeError(`UdpServer.listen() takes an options object; got ${show(options)}.`);
     }
-    const { port = 0, host } = options;
-    if (!Number.isInteger(port) || port < 0 || port > 65535) {
-      throw new TypeError(`The "port" option must be an integer from 0 to 65535; got ${show(port)}.`);
-    }
-    if (host !== undefined && (typeof host !== 'string' || host === '')) {
-      throw new TypeError(`The "host" option must be a non-empty string; got ${show(host)}.`);
-    }
+    const port = options.port === undefined ? 0 : checkPort('port', options.port, 0);
+    const host = checkString('host', options.host, undefined);
     this.state = 'listening';
     try {
       await this.attachAdapter();
