@@ -16,7 +16,7 @@ import type { Framing, FramingOption, LengthFraming } from './framing/framing';
 import { resolveFraming } from './framing/framing';
 import { unwatchIdle, watchIdle, type IdleWatched } from './idle-sweep';
 import { LazyChild } from './logger';
-import { WriteBatch } from './write-batch';
+import { WriteBatch, type HeaderFraming, type SlabArena } from './write-batch';
 
 /** Why a connection closed. `error` carries the fault, which was also reported as an 'error'. */
 export type CloseReason =
@@ -37,6 +37,8 @@ export interface ConnectionSettings {
   idleTimeout: number;
   /** 0 = off. */
   messageTimeout: number;
+  /** Where the write batches of the owner's connections copy small frames. */
+  arena: SlabArena;
 }
 
 /**
@@ -119,7 +121,10 @@ export class Connection<Data = unknown> extends TypedEmitter<ConnectionEvents> i
   private closeKind: CloseKind | undefined = undefined;
   private failure: SockframeError | undefined = undefined;
   private flushQueued = false;
+  /** send() returned false; 'drain' is due once every queued byte has left. */
   private needDrain = false;
+  /** Passed to the last write of each flush while a 'drain' is due; made on first need. */
+  private afterWrite: (() => void) | undefined = undefined;
   private messageTimer: NodeJS.Timeout | undefined = undefined;
   private messagesAtTimerStart = 0;
   private bytesIn = 0;
@@ -224,7 +229,7 @@ export class Connection<Data = unknown> extends TypedEmitter<ConnectionEvents> i
     }
     const headerFraming = this.headerFraming;
     if (headerFraming !== undefined) {
-      const batch = (this.batch ??= new WriteBatch(this));
+      const batch = (this.batch ??= new WriteBatch(this.settings.arena));
       batch.frame(headerFraming, Buffer.isBuffer(payload) ? payload : toBuffer(payload));
     } else {
       this.queueEncoded(encodePayload(this.framing, payload));
@@ -242,7 +247,7 @@ export class Connection<Data = unknown> extends TypedEmitter<ConnectionEvents> i
   }
 
   private queueEncoded(encoded: Buffer | readonly Buffer[]): void {
-    const batch = (this.batch ??= new WriteBatch(this));
+    const batch = (this.batch ??= new WriteBatch(this.settings.arena));
     if (Buffer.isBuffer(encoded)) batch.append(encoded);
     else for (const part of encoded) batch.append(part);
   }
@@ -392,6 +397,12 @@ export class Connection<Data = unknown> extends TypedEmitter<ConnectionEvents> i
 
   // ------------------------------------------------------------------ writing
 
+  /**
+   * After a frame was queued: enforces the pending limit, schedules the flush, and decides
+   * send()'s answer. A 'drain' becomes due here, before the flush, so that the flush that
+   * follows carries the write callback that will emit it: whether the socket takes the bytes at
+   * once or later, 'drain' then always follows a false, and never from inside send().
+   */
   private afterQueue(): boolean {
     const queued = (this.batch as WriteBatch).bytes;
     const pending = queued + this.socket.writableLength;
@@ -399,17 +410,14 @@ export class Connection<Data = unknown> extends TypedEmitter<ConnectionEvents> i
       this.fail(new SlowConsumerError(pending, this.settings.maxPendingBytes));
       return false;
     }
+    if (pending >= WRITE_HIGH_WATER_MARK) this.needDrain = true;
     if (queued >= BATCH_FLUSH_BYTES) {
       this.flush();
     } else if (!this.flushQueued) {
       this.flushQueued = true;
       process.nextTick(flushConnection, this);
     }
-    if (pending >= WRITE_HIGH_WATER_MARK) {
-      this.needDrain = true;
-      return false;
-    }
-    return true;
+    return !this.needDrain;
   }
 
   /** @internal Hands the batch to the socket in as few writes as possible. */
@@ -425,17 +433,25 @@ export class Connection<Data = unknown> extends TypedEmitter<ConnectionEvents> i
       return;
     }
     this.bytesOut += bytes;
-    if (batch.writeTo(socket) && this.needDrain) this.emitDrain();
+    if (this.needDrain) batch.writeTo(socket, (this.afterWrite ??= () => this.onDrain()));
+    else batch.writeTo(socket);
   }
 
+  /**
+   * A write callback or the socket's own 'drain' (which covers a due 'drain' whose bytes were
+   * all handed over before it became due): emits 'drain' once nothing is left unwritten.
+   */
   private onDrain(): void {
-    if (this.needDrain && (this.batch?.bytes ?? 0) === 0) this.emitDrain();
-  }
-
-  private emitDrain(): void {
-    this.needDrain = false;
-    this.handlers.drain?.(this);
-    this.emit('drain');
+    if (
+      this.needDrain &&
+      this.state === OPEN &&
+      (this.batch?.bytes ?? 0) === 0 &&
+      this.socket.writableLength === 0
+    ) {
+      this.needDrain = false;
+      this.handlers.drain?.(this);
+      this.emit('drain');
+    }
   }
 
   // ------------------------------------------------------------------ closing
@@ -528,8 +544,6 @@ export function toBuffer(payload: Payload): Buffer {
     return Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
   throw new TypeError('A payload must be a Buffer, a Uint8Array or a string.');
 }
-
-type HeaderFraming = LengthFraming & { encodeHeader(n: number, target: Buffer, offset: number): number };
 
 function hasHeaderWriter(framing: Framing): framing is HeaderFraming {
   return typeof (framing as LengthFraming).encodeHeader === 'function';

@@ -7,6 +7,7 @@ import {
   SocketError,
   SockframeError,
 } from '../errors';
+import { SlabArena } from '../write-batch';
 import {
   Connection,
   encodePayload,
@@ -223,6 +224,7 @@ export abstract class StreamClient extends SocketClient {
         options.messageTimeout,
         STREAM_CLIENT_DEFAULTS.messageTimeout,
       ),
+      arena: new SlabArena(),
     };
     this.connectTimeout = checkTime(
       'connectTimeout',

@@ -20,6 +20,7 @@ import { componentLogger, LazyChild, type LoggerOption } from '../logger';
 import { checkBoolean, checkSize, checkTime } from '../options';
 import { checkAdapter, type ServerAdapter } from '../adapters/adapter';
 import { DEFAULT_CLOSE_TIMEOUT, SocketServer } from './socket-server';
+import { SlabArena } from '../write-batch';
 
 /** Options every stream server (TCP, TLS, IPC) takes. All are optional. */
 export interface StreamServerOptions {
@@ -136,6 +137,8 @@ export function resolveStreamServerOptions(options: StreamServerOptions): Resolv
     ),
     noDelay: checkBoolean('noDelay', options.noDelay, STREAM_SERVER_DEFAULTS.noDelay),
     keepAlive,
+    // One per server: its connections share slabs, and nothing is shared with other servers.
+    arena: new SlabArena(),
   };
 }
 
