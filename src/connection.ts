@@ -32,6 +32,7 @@ export type CloseKind = CloseReason['kind'];
 export interface ConnectionSettings {
   framing: FramingOption;
   maxMessageSize: number;
+  maxHeaderBytes: number;
   maxPendingBytes: number;
   /** 0 = off. */
   idleTimeout: number;
@@ -355,6 +356,7 @@ export class Connection<Data = unknown> extends TypedEmitter<ConnectionEvents> i
     this.assembler = new MessageAssembler({
       framing: this.framing,
       maxMessageSize: this.settings.maxMessageSize,
+      maxHeaderBytes: this.settings.maxHeaderBytes,
       onMessage: (message) => {
         // Nothing more is delivered once the connection was failed or destroyed mid-chunk.
         if (this.discarding) return;

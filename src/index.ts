@@ -34,7 +34,7 @@ export type {
   LengthFraming,
   ScanFraming,
 } from './framing/framing';
-export { MessageAssembler, DEFAULT_MAX_MESSAGE_SIZE } from './framing/assembler';
+export { MessageAssembler, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_MAX_HEADER_BYTES } from './framing/assembler';
 export type { MessageAssemblerOptions } from './framing/assembler';
 export { lengthField } from './framing/length-field';
 export type { LengthFieldOptions, LengthFieldFraming, LengthSize } from './framing/length-field';

@@ -17,7 +17,7 @@ import {
   type ConnectionSettings,
   type Payload,
 } from '../connection';
-import { DEFAULT_MAX_MESSAGE_SIZE } from '../framing/assembler';
+import { DEFAULT_MAX_HEADER_BYTES, DEFAULT_MAX_MESSAGE_SIZE } from '../framing/assembler';
 import { resolveFraming, type Framing, type FramingOption } from '../framing/framing';
 import { defaultLengthField } from '../framing/length-field';
 import { componentLogger, LazyChild, type LoggerOption } from '../logger';
@@ -70,6 +70,12 @@ export interface StreamClientOptions {
    */
   maxMessageSize?: number;
   /**
+   * The most bytes a framing hook may see without deciding a frame's length (a variable-length
+   * header answering NEED_MORE); past it the connection fails with ERR_INVALID_FRAME_LENGTH.
+   * @default 64 KiB
+   */
+  maxHeaderBytes?: number;
+  /**
    * Unsent bytes the client may hold, connected or (with queueWhileDisconnected) not.
    * @default 16 MiB
    */
@@ -115,6 +121,7 @@ export interface StreamClientOptions {
 
 export const STREAM_CLIENT_DEFAULTS = Object.freeze({
   maxMessageSize: DEFAULT_MAX_MESSAGE_SIZE,
+  maxHeaderBytes: DEFAULT_MAX_HEADER_BYTES,
   maxPendingBytes: 16 * 1024 * 1024,
   connectTimeout: 10_000,
   idleTimeout: 0,
@@ -212,6 +219,11 @@ export abstract class StreamClient extends SocketClient {
         'maxMessageSize',
         options.maxMessageSize,
         STREAM_CLIENT_DEFAULTS.maxMessageSize,
+      ),
+      maxHeaderBytes: checkSize(
+        'maxHeaderBytes',
+        options.maxHeaderBytes,
+        STREAM_CLIENT_DEFAULTS.maxHeaderBytes,
       ),
       maxPendingBytes: checkSize(
         'maxPendingBytes',

@@ -14,6 +14,8 @@ import { checkSize } from '../options';
 
 /** 16 MiB: the default limit on one whole frame, header included. */
 export const DEFAULT_MAX_MESSAGE_SIZE = 16 * 1024 * 1024;
+/** 64 KiB: the default limit on the bytes a framing hook may see without deciding. */
+export const DEFAULT_MAX_HEADER_BYTES = 64 * 1024;
 
 export interface MessageAssemblerOptions {
   /**
@@ -26,6 +28,13 @@ export interface MessageAssemblerOptions {
    * @default 16 MiB
    */
   maxMessageSize?: number;
+  /**
+   * The most bytes a framing hook may be shown while it cannot decide (answers `NEED_MORE`):
+   * a header still undecided past it is refused with ERR_INVALID_FRAME_LENGTH. Only
+   * variable-length headers are concerned.
+   * @default 64 KiB
+   */
+  maxHeaderBytes?: number;
   /** Receives each whole message. A message inside one pushed chunk is a view of that chunk. */
   onMessage: (message: Buffer) => void;
   /** Receives the first framing error; after it the assembler delivers nothing more. */
@@ -34,6 +43,19 @@ export interface MessageAssemblerOptions {
 
 /** Bytes of a straddling header copied at once, so NEED_MORE hooks cost amortised linear time. */
 const MIN_HEAD_COPY = 64;
+/**
+ * Pieces of an incomplete message smaller than this are copied into an accumulation buffer
+ * instead of being held as they came: a peer sending one byte per segment would otherwise make
+ * the assembler hold a Buffer object, an ArrayBuffer and an allocation per byte.
+ */
+const COALESCE_BELOW = 1024;
+/**
+ * The first pieces of a message are held as they came (a header split in two costs no copy);
+ * small pieces after these are coalesced.
+ */
+const HELD_AS_THEY_CAME = 8;
+/** Accumulation buffers start at COALESCE_BELOW and double with the bytes held, up to this. */
+const MAX_ACCUMULATOR = 64 * 1024;
 
 /**
  * Turns a byte stream into whole messages.
@@ -45,6 +67,8 @@ const MIN_HEAD_COPY = 64;
 export class MessageAssembler {
   private readonly framing: Framing;
   private readonly limit: number;
+  /** The most bytes a hook is shown: the smaller of the frame limit and maxHeaderBytes. */
+  private readonly headLimit: number;
   private readonly onMessage: (message: Buffer) => void;
   private readonly onError: (err: SockframeError) => void;
 
@@ -54,6 +78,8 @@ export class MessageAssembler {
   private readonly defaultStrip: number;
   /** Bytes the hook asked to see before deciding (grows on NEED_MORE). */
   private need: number;
+  /** Bytes the hook was shown when it last answered NEED_MORE for this frame (0: not yet). */
+  private seen = 0;
   /** Whole length of the pending frame, or -1 while its header is incomplete. */
   private frameLength = -1;
   private frameStrip = 0;
@@ -72,6 +98,14 @@ export class MessageAssembler {
   /** Bytes of the incomplete message, in arrival order (the shared NO_PARTS while there are none). */
   private pending: Buffer[] = NO_PARTS;
   private pendingBytes = 0;
+  /**
+   * Where small pieces are copied; when `accumulating`, the last pending part is the view
+   * [accStart, accUsed) of it. Never handed out: a message spanning reads is copied out of it.
+   */
+  private acc: Buffer = EMPTY;
+  private accStart = 0;
+  private accUsed = 0;
+  private accumulating = false;
   /**
    * The front of the pending frame, copied contiguously for a hook that answered NEED_MORE.
    * It only grows while the frame is undecided, so each byte is copied into it once (plus
@@ -101,6 +135,7 @@ export class MessageAssembler {
     const ownLimit = checkSize('maxMessageSize', options.maxMessageSize, DEFAULT_MAX_MESSAGE_SIZE);
     this.framing = framing;
     this.limit = Math.min(ownLimit, framing.maxMessageSize ?? Infinity);
+
     this.onMessage = options.onMessage;
     this.onError = options.onError;
     if (isScanFraming(framing)) {
@@ -121,6 +156,11 @@ export class MessageAssembler {
     this.fieldLittle = field?.endian === 'little';
     this.fieldExtra = field === undefined ? 0 : field.headerSize + field.lengthAdjustment;
     this.need = this.headerSize;
+    // Never fewer than the hook's own header: what it measures past the limit is too large.
+    this.headLimit = Math.max(
+      this.headerSize,
+      Math.min(this.limit, checkSize('maxHeaderBytes', options.maxHeaderBytes, DEFAULT_MAX_HEADER_BYTES)),
+    );
   }
 
   /** The largest frame this assembler accepts (the smaller of its own and the framing's limit). */
@@ -160,10 +200,12 @@ export class MessageAssembler {
     this.generation++;
     this.pending = NO_PARTS;
     this.pendingBytes = 0;
+    this.dropAccumulator();
     this.forgetHead();
     this.frameLength = -1;
     this.frameStrip = 0;
     this.need = this.headerSize;
+    this.seen = 0;
     this.failure = null;
     this.scanner?.reset();
   }
@@ -199,15 +241,13 @@ export class MessageAssembler {
         if (length >= headerSize && length <= this.limit && this.defaultStrip <= length) {
           this.frameStrip = this.defaultStrip;
         } else {
-          length = this.measure(chunk, offset);
+          length = this.measure(chunk, offset, available);
         }
       } else {
-        length = this.measure(chunk, offset);
+        length = this.measure(chunk, offset, available);
       }
       if (length < 0) {
-        if (length === FAILED) return;
-        this.need = available + 1;
-        if (this.need > this.limit) return this.fail(new FrameTooLargeError(this.need, this.limit));
+        if (length === FAILED || this.undecided(Math.min(available, this.headLimit))) return;
         break;
       }
       if (length > available) {
@@ -220,10 +260,31 @@ export class MessageAssembler {
       // A reset() from inside onMessage ends this loop; measure() failures return above.
       if (generation !== this.generation) return;
     }
-    if (offset < size) {
-      this.pending = [offset === 0 ? chunk : chunk.subarray(offset)];
-      this.pendingBytes = size - offset;
+    if (offset < size) this.keep(offset === 0 ? chunk : chunk.subarray(offset));
+  }
+
+  /**
+   * The hook answered NEED_MORE after seeing `shown` bytes: it is asked again once one more byte
+   * is there, unless that would pass a limit. Returns true when the stream failed. Decided by
+   * `shown` alone, so the same bytes give the same error however the stream is split.
+   */
+  private undecided(shown: number): boolean {
+    this.seen = shown;
+    this.need = shown + 1;
+    if (this.need > this.limit) {
+      this.fail(new FrameTooLargeError(this.need, this.limit));
+      return true;
     }
+    if (this.need > this.headLimit) {
+      this.fail(
+        new InvalidFrameLengthError(
+          `The framing hook could not decide the frame's length from ${shown} header bytes (maxHeaderBytes)`,
+          shown,
+        ),
+      );
+      return true;
+    }
+    return false;
   }
 
   /**
@@ -235,15 +296,15 @@ export class MessageAssembler {
       const total = this.pendingBytes + chunk.length;
       if (this.frameLength < 0) {
         if (total < this.need) return this.keep(chunk);
-        const headLength = Math.min(total, Math.max(this.need, MIN_HEAD_COPY, 2 * (this.need - 1)));
-        const measured = this.measure(this.gather(headLength, chunk), 0);
+        const headLength = Math.min(
+          total,
+          this.headLimit,
+          Math.max(this.need, MIN_HEAD_COPY, 2 * (this.need - 1)),
+        );
+        const measured = this.measure(this.gather(headLength, chunk), 0, headLength);
         if (measured === FAILED) return -1;
         if (measured === UNDECIDED) {
-          this.need = headLength + 1;
-          if (this.need > this.limit) {
-            this.fail(new FrameTooLargeError(this.need, this.limit));
-            return -1;
-          }
+          if (this.undecided(headLength)) return -1;
           continue;
         }
         this.frameLength = measured;
@@ -259,17 +320,23 @@ export class MessageAssembler {
   }
 
   /**
-   * Asks the hook for the frame's length and validates the answer. Returns the length (and sets
-   * frameStrip), or UNDECIDED, or FAILED after reporting the error.
+   * Asks the hook for the frame's length from the `available` bytes at `offset` (of which it is
+   * shown at most headLimit, so that what it decides does not depend on how the stream was split)
+   * and validates the answer. Returns the length (and sets frameStrip), or UNDECIDED, or FAILED
+   * after reporting the error.
    */
-  private measure(buffer: Buffer, offset: number): number {
+  private measure(buffer: Buffer, offset: number, available: number): number {
     let answer: ReturnType<LengthFraming['messageLength']>;
     const framing = this.lengthFraming as LengthFraming;
+    if (available > this.headLimit) {
+      buffer = buffer.subarray(offset, offset + this.headLimit);
+      offset = 0;
+    }
     try {
       answer =
         framing.messageLengthAt !== undefined
-          ? framing.messageLengthAt(buffer, offset)
-          : framing.messageLength(offset === 0 ? buffer : buffer.subarray(offset));
+          ? framing.messageLengthAt(buffer, offset, this.seen)
+          : framing.messageLength(offset === 0 ? buffer : buffer.subarray(offset), this.seen);
     } catch (err) {
       this.fail(err instanceof SockframeError ? err : new FramingHookError(err));
       return FAILED;
@@ -378,19 +445,56 @@ export class MessageAssembler {
 
   // ---------------------------------------------------------------- buffering
 
+  /** Holds `chunk` as the next bytes of the incomplete message: small pieces are copied. */
   private keep(chunk: Buffer): -1 {
-    if (this.pending === NO_PARTS) this.pending = [chunk];
-    else this.pending.push(chunk);
-    this.pendingBytes += chunk.length;
+    const size = chunk.length;
+    if (size >= COALESCE_BELOW || this.pending.length < HELD_AS_THEY_CAME) {
+      this.accumulating = false;
+      if (this.pending === NO_PARTS) this.pending = [chunk];
+      else this.pending.push(chunk);
+    } else if (this.accumulating && this.accUsed + size <= this.acc.length) {
+      const last = this.pending.length - 1;
+      if (this.headPart === this.pending.length) {
+        // gather() had copied the front of `chunk`, which now continues the last part.
+        this.headPart = last;
+        this.headPartOffset += this.accUsed - this.accStart;
+      }
+      chunk.copy(this.acc, this.accUsed);
+      this.accUsed += size;
+      this.pending[last] = this.acc.subarray(this.accStart, this.accUsed);
+    } else {
+      if (!this.accumulating || this.accUsed + size > this.acc.length) {
+        const room = Math.min(MAX_ACCUMULATOR, Math.max(COALESCE_BELOW, this.pendingBytes));
+        this.acc = Buffer.allocUnsafe(room);
+        this.accUsed = 0;
+      }
+      this.accumulating = true;
+      this.accStart = this.accUsed;
+      chunk.copy(this.acc, this.accUsed);
+      this.accUsed += size;
+      const part = this.acc.subarray(this.accStart, this.accUsed);
+      if (this.pending === NO_PARTS) this.pending = [part];
+      else this.pending.push(part);
+    }
+    this.pendingBytes += size;
     return -1;
   }
 
   private clearPending(): void {
     this.pending = NO_PARTS;
     this.pendingBytes = 0;
+    this.dropAccumulator();
     this.forgetHead();
     this.frameLength = -1;
     this.need = this.headerSize;
+    this.seen = 0;
+  }
+
+  private dropAccumulator(): void {
+    this.acc = EMPTY;
+    this.accStart = 0;
+    this.accUsed = 0;
+    this.accumulating = false;
   }
 
   /**
@@ -466,6 +570,7 @@ export class MessageAssembler {
     this.failure = err;
     this.pending = NO_PARTS;
     this.pendingBytes = 0;
+    this.dropAccumulator();
     this.forgetHead();
     this.frameLength = -1;
     this.onError(err);

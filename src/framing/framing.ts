@@ -24,14 +24,20 @@ export interface LengthFraming {
    * Given the first bytes of a message (at least `headerSize`, contiguous; possibly more),
    * returns the whole message's length in bytes, header included, or `{ length, strip }`,
    * or `NEED_MORE` to be called again once more bytes have arrived.
+   *
+   * `seen` is how many of these bytes the hook was shown when it last answered `NEED_MORE` for
+   * this message (0 on the first call): a hook that searches its header (for a terminator, say)
+   * can resume there instead of starting over, so that a long header arriving in small reads
+   * costs linear time. While undecided, a hook is shown at most `maxHeaderBytes` (64 KiB by
+   * default) and never more than the frame limit, however the stream is split.
    */
-  messageLength(head: Buffer): number | FrameLength | typeof NEED_MORE;
+  messageLength(head: Buffer, seen?: number): number | FrameLength | typeof NEED_MORE;
   /**
-   * Optional fast path: the same answer as `messageLength(buffer.subarray(offset))`, without
-   * creating a view. The assembler prefers it when present; `buffer.length - offset` is at
-   * least `headerSize`.
+   * Optional fast path: the same answer as `messageLength(buffer.subarray(offset), seen)`,
+   * without creating a view. The assembler prefers it when present; `buffer.length - offset` is
+   * at least `headerSize`.
    */
-  messageLengthAt?(buffer: Buffer, offset: number): number | FrameLength | typeof NEED_MORE;
+  messageLengthAt?(buffer: Buffer, offset: number, seen?: number): number | FrameLength | typeof NEED_MORE;
   /**
    * Bytes cut from the front of each message before delivery.
    * @default 0

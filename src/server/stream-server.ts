@@ -13,7 +13,7 @@ import {
   type ConnectionSettings,
   type Payload,
 } from '../connection';
-import { DEFAULT_MAX_MESSAGE_SIZE } from '../framing/assembler';
+import { DEFAULT_MAX_HEADER_BYTES, DEFAULT_MAX_MESSAGE_SIZE } from '../framing/assembler';
 import { resolveFraming, type FramingOption } from '../framing/framing';
 import { defaultLengthField } from '../framing/length-field';
 import { componentLogger, LazyChild, type LoggerOption } from '../logger';
@@ -35,6 +35,12 @@ export interface StreamServerOptions {
    * @default 16 MiB
    */
   maxMessageSize?: number;
+  /**
+   * The most bytes a framing hook may see without deciding a frame's length (a variable-length
+   * header answering NEED_MORE); past it the connection fails with ERR_INVALID_FRAME_LENGTH.
+   * @default 64 KiB
+   */
+  maxHeaderBytes?: number;
   /**
    * Unsent bytes one connection may hold; past it the connection is destroyed with
    * ERR_SLOW_CONSUMER.
@@ -89,6 +95,7 @@ const TRACED_PAYLOAD_BYTES = 256;
 /** The defaults of StreamServerOptions, in one place. */
 export const STREAM_SERVER_DEFAULTS = Object.freeze({
   maxMessageSize: DEFAULT_MAX_MESSAGE_SIZE,
+  maxHeaderBytes: DEFAULT_MAX_HEADER_BYTES,
   maxPendingBytes: 16 * 1024 * 1024,
   maxConnections: 10_000,
   idleTimeout: 120_000,
@@ -118,6 +125,11 @@ export function resolveStreamServerOptions(options: StreamServerOptions): Resolv
       'maxMessageSize',
       options.maxMessageSize,
       STREAM_SERVER_DEFAULTS.maxMessageSize,
+    ),
+    maxHeaderBytes: checkSize(
+      'maxHeaderBytes',
+      options.maxHeaderBytes,
+      STREAM_SERVER_DEFAULTS.maxHeaderBytes,
     ),
     maxPendingBytes: checkSize(
       'maxPendingBytes',
