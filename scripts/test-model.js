@@ -58,7 +58,8 @@ function runOnce(seed, jestArgs) {
 
 function failed(seed, jestArgs) {
   const extra = jestArgs.filter((a) => !/^--(json|outputFile)/.test(a));
-  const repro = ['npm run test:model --', '--seed', String(seed), ...extra.map((a) => JSON.stringify(a))];
+  const quote = (a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, "'\\''")}'`);
+  const repro = ['npm run test:model --', '--seed', String(seed), ...extra.map(quote)];
   process.stderr.write(`\nmodel suite FAILED with seed ${seed}\nrepro: ${repro.join(' ')}\n`);
 }
 

@@ -235,7 +235,7 @@ export function report(caseName: string, seed: number, summary: string, findings
     [
       `model run failed: ${caseName}`,
       `  seed ${BASE_SEED} (case seed ${seed}); ${summary}; ${faulty} connection(s) faulty`,
-      `  repro: npm run test:model -- --seed ${BASE_SEED} -t ${JSON.stringify(caseName)}`,
+      `  repro: npm run test:model -- --seed ${BASE_SEED} -t '^${caseName.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$'`,
       ...lines,
     ].join('\n'),
   );
