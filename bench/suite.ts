@@ -7,14 +7,15 @@
  *
  *   npm run bench [-- --quick] [--rounds 7] [--only flood,echo-latency] [--contenders baseline,sockframe]
  *
- * Writes the Markdown table to stdout, bench/results/bench.json and bench/results/bench.svg;
- * progress goes to stderr.
+ * Writes the Markdown table to stdout, and bench.json and bench.svg to bench/results/latest/
+ * (ignored by git); progress goes to stderr. The committed chart, bench/results/bench.svg, is
+ * redrawn from those results only on purpose: npm run bench:chart.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { barChart } from './chart';
+import { suiteChart } from './chart';
 import { BARE_NET, CONTENDERS, type Contender, type WorkloadId } from './contenders';
 import { formatRate, markdownTable, median, progress } from './stats';
 
@@ -46,7 +47,7 @@ const CHURN_PARALLEL = 8;
 const WARMUP_MS = quick ? 50 : 500;
 
 const WORKER = join(__dirname, 'worker.js');
-const RESULTS = join(__dirname, '..', '..', 'bench', 'results');
+const RESULTS = join(__dirname, '..', '..', 'bench', 'results', 'latest');
 
 // ------------------------------------------------------------------------ file descriptors
 
@@ -810,32 +811,6 @@ function renderTable(rows: Row[], footnotes: Footnote[]): string {
   return markdownTable(header, body);
 }
 
-function renderChart(rows: Row[], subtitle: string): string {
-  const palette: Record<string, string> = {
-    baseline: '#7f7f7f',
-    naive: '#c7c7c7',
-    sockframe: '#1f5fbf',
-    'frame-stream': '#ff7f0e',
-    'length-prefixed-stream': '#2ca02c',
-    'node-ipc': '#9467bd',
-    zeromq: '#d62728',
-  };
-  const series = contenders.map((c) => ({ name: c.name, color: palette[c.name] ?? '#17becf' }));
-  const groups = rows.map((row) => ({
-    title: `${plain(row.title)}${row.reference === 'baseline' ? '' : ` (vs ${row.reference})`}`,
-    values: Object.fromEntries(
-      contenders.map((c): [string, number | string] => {
-        const cell = row.cells[c.name];
-        if (cell === undefined || cell.ratio === undefined || !Number.isFinite(cell.ratio)) {
-          return [c.name, cell?.na === undefined ? 'no data' : 'see table'];
-        }
-        return [c.name, row.higherIsBetter ? cell.ratio : 1 / cell.ratio];
-      }),
-    ),
-  }));
-  return barChart('sockframe and its peers over loopback TCP', subtitle, series, groups);
-}
-
 async function main(): Promise<void> {
   const info = machine();
   const load = loadavg()
@@ -886,6 +861,10 @@ async function main(): Promise<void> {
   ];
   console.log(lines.join('\n'));
   mkdirSync(RESULTS, { recursive: true });
+  const chart = {
+    contenders: contenders.map((c) => c.name),
+    subtitle: `median of ${rounds} round${rounds === 1 ? '' : 's'}; ${machineLine}`,
+  };
   const json = {
     date: new Date().toISOString(),
     command: `npm run bench${args.length > 0 ? ` -- ${args.join(' ')}` : ''}`,
@@ -897,13 +876,13 @@ async function main(): Promise<void> {
     contenders: [...contenders, BARE_NET].map((c) => ({ name: c.name, description: c.description })),
     rows,
     notes: [...footnotes.map(footnoteText), ...notes],
+    chart,
   };
   writeFileSync(join(RESULTS, 'bench.json'), `${JSON.stringify(json, null, 2)}\n`);
-  writeFileSync(
-    join(RESULTS, 'bench.svg'),
-    renderChart(rows, `median of ${rounds} round${rounds === 1 ? '' : 's'}; ${machineLine}`),
+  writeFileSync(join(RESULTS, 'bench.svg'), suiteChart(rows, chart.contenders, chart.subtitle));
+  progress(
+    `wrote ${join(RESULTS, 'bench.json')} and bench.svg (npm run bench:chart redraws the committed chart from them)`,
   );
-  progress(`wrote ${join(RESULTS, 'bench.json')} and bench.svg`);
   const broken = ['baseline', 'sockframe'].filter((name) =>
     [...missing.values()].some((why) => why.has(name)),
   );
