@@ -119,7 +119,7 @@ export class FanoutChecker {
         );
       }
       if (this.have === 0 && chunk.length - at >= 4) {
-        const length = this.checkLength(chunk.readUInt32BE(at));
+        const length = this.checkLength(chunk, at);
         if (chunk.length - at - 4 >= length) {
           this.frame(chunk, at + 4, length);
           at += 4 + length;
@@ -133,7 +133,7 @@ export class FanoutChecker {
       this.have += take;
       at += take;
       if (this.length < 0 && this.have === 4) {
-        this.length = this.checkLength(this.gathered.readUInt32BE(0));
+        this.length = this.checkLength(this.gathered, 0);
       }
       if (this.length >= 0 && this.have === 4 + this.length) {
         const length = this.length;
@@ -149,9 +149,13 @@ export class FanoutChecker {
     return `connection ${this.identity}: ${this.seq} message(s) checked${this.ended ? ', ended' : ''}${this.have > 0 ? `, ${this.have} byte(s) of the next frame in` : ''}`;
   }
 
-  private checkLength(length: number): number {
+  /** The length in the frame header at `at`, which must be a message's or the end's. */
+  private checkLength(data: Buffer, at: number): number {
+    const length = data.readUInt32BE(at);
     if (length !== FANOUT_SIZE && length !== END_SIZE) {
-      this.fail(`a frame header says ${length} bytes, expected ${FANOUT_SIZE} (or ${END_SIZE} for the end)`);
+      this.fail(
+        `after ${this.seq} good message(s), a frame header says ${length} bytes (${hex(data.subarray(at, at + 12))} …), expected ${FANOUT_SIZE} (or ${END_SIZE} for the end)`,
+      );
     }
     return length;
   }
