@@ -74,7 +74,15 @@ export class BaselineWriter {
   private used = 0;
   private scheduled = false;
 
-  constructor(private readonly socket: Socket) {}
+  /**
+   * @param keep keep the buffer once the socket wrote it out at once, instead of handing it to the
+   *   spare list: for a server that writes to many connections every turn, where a spare list of
+   *   a few buffers would leave most connections allocating a fresh one on every turn.
+   */
+  constructor(
+    private readonly socket: Socket,
+    private readonly keep = false,
+  ) {}
 
   /** Queues a frame; returns false when the socket wants the caller to wait for 'drain'. */
   send(payload: Buffer): boolean {
@@ -112,7 +120,10 @@ export class BaselineWriter {
     this.used = 0;
     const ok = this.socket.write(buffer.subarray(0, used));
     // Nothing left queued: the kernel has the bytes, so the buffer can be filled again.
-    if (this.socket.writableLength === 0 && spare.length < MAX_SPARE) spare.push(buffer);
+    if (this.socket.writableLength === 0) {
+      if (this.keep) this.buffer = buffer;
+      else if (spare.length < MAX_SPARE) spare.push(buffer);
+    }
     return ok;
   }
 }

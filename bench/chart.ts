@@ -102,3 +102,44 @@ export function barChart(
   out.push('</svg>');
   return `${out.join('\n')}\n`;
 }
+
+/** One row of the suite's results, as far as the chart needs it. */
+export interface SuiteChartRow {
+  title: string;
+  /** The contender the ratios are taken against. */
+  reference: string;
+  higherIsBetter: boolean;
+  cells: Record<string, { ratio?: number; na?: string } | undefined>;
+}
+
+const PALETTE: Record<string, string> = {
+  baseline: '#7f7f7f',
+  naive: '#c7c7c7',
+  sockframe: '#1f5fbf',
+  'frame-stream': '#ff7f0e',
+  'length-prefixed-stream': '#2ca02c',
+  'node-ipc': '#9467bd',
+  zeromq: '#d62728',
+};
+
+/** The benchmark suite's chart: one group per row, one bar per contender. */
+export function suiteChart(
+  rows: readonly SuiteChartRow[],
+  contenders: readonly string[],
+  subtitle: string,
+): string {
+  const series = contenders.map((name) => ({ name, color: PALETTE[name] ?? '#17becf' }));
+  const groups = rows.map((row) => ({
+    title: `${row.title.replace(/ [¹²]$/, '')}${row.reference === 'baseline' ? '' : ` (vs ${row.reference})`}`,
+    values: Object.fromEntries(
+      contenders.map((name): [string, number | string] => {
+        const cell = row.cells[name];
+        if (cell === undefined || cell.ratio === undefined || !Number.isFinite(cell.ratio)) {
+          return [name, cell?.na === undefined ? 'no data' : 'see table'];
+        }
+        return [name, row.higherIsBetter ? cell.ratio : 1 / cell.ratio];
+      }),
+    ),
+  }));
+  return barChart('sockframe and its peers over loopback TCP', subtitle, series, groups);
+}

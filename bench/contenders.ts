@@ -8,6 +8,7 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import type { Transform } from 'node:stream';
 import { TcpClient, TcpServer } from 'sockframe';
 import { BaselineParser, BaselineWriter, NaiveParser, naiveFrame } from './baseline';
+import { HELLO_SIZE } from './fanout';
 
 export const HOST = '127.0.0.1';
 const FIRST = 0xab;
@@ -49,7 +50,41 @@ export type WorkloadId =
   | 'echo-100'
   | 'echo-1000'
   | 'churn'
-  | 'idle';
+  | 'idle'
+  | 'fanout-broadcast'
+  | 'fanout-each';
+
+/**
+ * The server side of the fan-out workload: it holds connections that each opened with a greeting
+ * naming itself (see bench/fanout.ts), and sends to all of them at once.
+ */
+export interface FanoutServer {
+  port: number;
+  /** Resolves once every expected connection has sent its greeting. */
+  identified: Promise<void>;
+  /** Sends one payload to every connection. */
+  broadcast(payload: Buffer): void;
+  /** Sends every connection its own payload, in one loop over the connections. */
+  sendEach(make: (identity: number) => Buffer): void;
+  /**
+   * Lets this turn's writes go out, then waits (for 'drain', or the close) on every connection
+   * holding FANOUT_PENDING_MARK or more unsent bytes.
+   */
+  settle(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * Unsent bytes past which a fan-out server waits before the next burst: the mark at which a
+ * sockframe send() returns false, used for the hand-written server too.
+ */
+export const FANOUT_PENDING_MARK = 256 * 1024;
+
+const FANOUT_SKIPPED = 'fan-out is measured for sockframe and the baseline only';
+const NO_FANOUT: Partial<Record<WorkloadId, string>> = {
+  'fanout-broadcast': FANOUT_SKIPPED,
+  'fanout-each': FANOUT_SKIPPED,
+};
 
 export interface Contender {
   readonly name: string;
@@ -62,6 +97,8 @@ export interface Contender {
   serve(options: ServeOptions): Promise<ServerHandle>;
   /** A client; `oneWay` when it only sends (zeromq then uses a PUSH socket). */
   connect(port: number, onMessage: (message: Message) => void, oneWay?: boolean): Promise<ClientHandle>;
+  /** A fan-out server expecting `connections` connections; absent where fan-out is not measured. */
+  fanout?(connections: number): Promise<FanoutServer>;
 }
 
 // ------------------------------------------------------------------------ payloads
@@ -110,6 +147,24 @@ async function connectNet(port: number): Promise<Socket> {
   socket.setNoDelay(true);
   await once(socket, 'connect');
   return socket;
+}
+
+/** Resolves on the next 'drain' or on the close, whichever comes first. */
+function drainOrClose(emitter: NodeJS.EventEmitter): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      emitter.off('drain', done);
+      emitter.off('close', done);
+      resolve();
+    };
+    emitter.on('drain', done);
+    emitter.on('close', done);
+  });
+}
+
+/** Resolves once this turn's process.nextTick flushes have run and I/O has had its turn. */
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 async function endSocket(socket: Socket): Promise<void> {
@@ -171,12 +226,47 @@ const baseline: Contender = {
       },
     };
   },
+  async fanout(connections) {
+    const peers: { identity: number; socket: Socket; writer: BaselineWriter }[] = [];
+    let resolveIdentified!: () => void;
+    const identified = new Promise<void>((resolve) => (resolveIdentified = resolve));
+    const handle = await netServe((socket) => {
+      let greeted = false;
+      const parser = new BaselineParser((message) => {
+        if (greeted || message.length !== HELLO_SIZE) return;
+        greeted = true;
+        peers.push({ identity: message.readUInt32BE(0), socket, writer: new BaselineWriter(socket, true) });
+        if (peers.length === connections) resolveIdentified();
+      });
+      socket.on('data', (chunk: Buffer) => parser.push(chunk));
+    });
+    return {
+      port: handle.port,
+      identified,
+      broadcast(payload) {
+        for (const peer of peers) if (!peer.socket.destroyed) peer.writer.send(payload);
+      },
+      sendEach(make) {
+        for (const peer of peers) if (!peer.socket.destroyed) peer.writer.send(make(peer.identity));
+      },
+      async settle() {
+        await nextTurn();
+        const waits: Promise<void>[] = [];
+        for (const { socket } of peers) {
+          if (!socket.destroyed && socket.writableLength >= FANOUT_PENDING_MARK)
+            waits.push(drainOrClose(socket));
+        }
+        await Promise.all(waits);
+      },
+      close: () => handle.close(),
+    };
+  },
 };
 
 const naive: Contender = {
   name: 'naive',
   description: 'hand-written net: one socket.write per message, Buffer.concat on every read',
-  unsupported: {},
+  unsupported: NO_FANOUT,
   fdsPerClient: 1,
   payload: bytePayload,
   serve: ({ echo, onMessage }) =>
@@ -226,6 +316,42 @@ const sockframe: Contender = {
       close: () => client.close(),
     };
   },
+  async fanout(connections) {
+    // Each connection's data slot holds the identity from its greeting.
+    const server = new TcpServer<number>({ maxConnections: 30_000 });
+    let greeted = 0;
+    let resolveIdentified!: () => void;
+    const identified = new Promise<void>((resolve) => (resolveIdentified = resolve));
+    server.on('message', (conn, message) => {
+      if (conn.data !== undefined || message.length !== HELLO_SIZE) return;
+      conn.data = message.readUInt32BE(0);
+      if (++greeted === connections) resolveIdentified();
+    });
+    server.on('error', () => {});
+    const { port } = await server.listen({ port: 0, host: HOST, backlog: 4096 });
+    return {
+      port,
+      identified,
+      broadcast(payload) {
+        server.broadcast(payload);
+      },
+      sendEach(make) {
+        for (const conn of server.connections.values()) {
+          if (conn.isOpen) conn.send(make(conn.data as number));
+        }
+      },
+      async settle() {
+        await nextTurn();
+        const waits: Promise<void>[] = [];
+        for (const conn of server.connections.values()) {
+          // Past the mark, send() has returned false, so 'drain' is sure to follow.
+          if (conn.isOpen && conn.pendingBytes >= FANOUT_PENDING_MARK) waits.push(drainOrClose(conn));
+        }
+        await Promise.all(waits);
+      },
+      close: () => server.close({ timeout: 100 }),
+    };
+  },
 };
 
 /** frame-stream and length-prefixed-stream: a decode and an encode Transform around a socket. */
@@ -238,7 +364,7 @@ function streamPair(
   return {
     name,
     description,
-    unsupported: {},
+    unsupported: NO_FANOUT,
     fdsPerClient: 1,
     payload: bytePayload,
     serve: ({ echo, onMessage, maxMessageSize }) =>
@@ -317,7 +443,7 @@ let ipcClientSeq = 0;
 const nodeIpc: Contender = {
   name: 'node-ipc',
   description: '@achrinza/node-ipc 10 over TCP: JSON events delimited by \\f, text payloads',
-  unsupported: {},
+  unsupported: NO_FANOUT,
   fdsPerClient: 1,
   payload: textPayload,
   async serve({ echo, onMessage }) {
@@ -394,7 +520,7 @@ function zmqPort(endpoint: string | null): number {
 const zeromq: Contender = {
   name: 'zeromq',
   description: 'zeromq 6 (libzmq, prebuilt in the npm package): PUSH/PULL floods, DEALER/ROUTER echo',
-  unsupported: {},
+  unsupported: NO_FANOUT,
   // The TCP socket, plus the mailbox each libzmq socket has.
   fdsPerClient: 3,
   payload: bytePayload,

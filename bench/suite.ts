@@ -7,14 +7,15 @@
  *
  *   npm run bench [-- --quick] [--rounds 7] [--only flood,echo-latency] [--contenders baseline,sockframe]
  *
- * Writes the Markdown table to stdout, bench/results/bench.json and bench/results/bench.svg;
- * progress goes to stderr.
+ * Writes the Markdown table to stdout, and bench.json and bench.svg to bench/results/latest/
+ * (ignored by git); progress goes to stderr. The committed chart, bench/results/bench.svg, is
+ * redrawn from those results only on purpose: npm run bench:chart.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { barChart } from './chart';
+import { suiteChart } from './chart';
 import { BARE_NET, CONTENDERS, type Contender, type WorkloadId } from './contenders';
 import { formatRate, markdownTable, median, progress } from './stats';
 
@@ -35,6 +36,10 @@ const LOAD_MS = quick ? 200 : 1500;
 const CHURN_MS = quick ? 200 : 1500;
 const LATENCY_COUNT = quick ? 1000 : 20_000;
 const IDLE_CONNECTIONS = quick ? 300 : 10_000;
+const FANOUT_MS = quick ? 150 : 1500;
+const FANOUT_CONNECTIONS = 1000;
+/** Messages to every connection per JS turn in the fan-out workload. */
+const FANOUT_BURST = 8;
 /** How long idle connections sit before the second memory reading. */
 const SETTLE_MS = quick ? 200 : 1000;
 const CHURN_PARALLEL = 8;
@@ -42,7 +47,7 @@ const CHURN_PARALLEL = 8;
 const WARMUP_MS = quick ? 50 : 500;
 
 const WORKER = join(__dirname, 'worker.js');
-const RESULTS = join(__dirname, '..', '..', 'bench', 'results');
+const RESULTS = join(__dirname, '..', '..', 'bench', 'results', 'latest');
 
 // ------------------------------------------------------------------------ file descriptors
 
@@ -57,7 +62,7 @@ const fdLimit = ((): { soft: number; hard: number; raiseTo: number | undefined }
   } catch {
     // No shell: keep the conservative guess.
   }
-  const wanted = IDLE_CONNECTIONS + 256;
+  const wanted = Math.max(IDLE_CONNECTIONS, FANOUT_CONNECTIONS) + 256;
   const raiseTo = soft < wanted && hard > soft ? Math.min(hard, wanted) : undefined;
   return { soft, hard, raiseTo };
 })();
@@ -67,6 +72,12 @@ const notes: string[] = [];
 if (idleConnections < IDLE_CONNECTIONS) {
   notes.push(
     `The open-file limit (${usableFds}) allows ${idleConnections} idle connections, not ${IDLE_CONNECTIONS}; raise \`ulimit -n\` to measure ${IDLE_CONNECTIONS}.`,
+  );
+}
+const fanoutConnections = Math.min(FANOUT_CONNECTIONS, usableFds - 256);
+if (fanoutConnections < FANOUT_CONNECTIONS) {
+  notes.push(
+    `The open-file limit (${usableFds}) allows fan-out to ${fanoutConnections} connections, not ${FANOUT_CONNECTIONS}; raise \`ulimit -n\` to measure ${FANOUT_CONNECTIONS}.`,
   );
 }
 
@@ -295,6 +306,48 @@ async function idle(c: Contender): Promise<Metrics> {
   });
 }
 
+/**
+ * One server, `fanoutConnections` connections from one client process that checks every byte of
+ * every stream; delivered messages per second over all connections, from the first delivery of
+ * the first timed message to the last delivery.
+ */
+function fanout(mode: 'broadcast' | 'each'): (c: Contender) => Promise<Metrics> {
+  return (c) =>
+    withWorkers(async (start) => {
+      const connections = fanoutConnections;
+      const server = start({
+        role: 'fanout-server',
+        contender: c.name,
+        mode,
+        connections,
+        ms: FANOUT_MS,
+        warmup: WARMUP_MS,
+        burst: FANOUT_BURST,
+      });
+      const port = Number(await server.line('PORT', 20_000));
+      const client = start({ role: 'fanout-client', contender: c.name, mode, port, connections });
+      const timeout = WARMUP_MS + FANOUT_MS + 60_000;
+      // The client exits at the first wrong byte: its message is the error, whatever the server does.
+      const [sent, got] = await Promise.all([server.json('RESULT', timeout), client.json('RESULT', timeout)]);
+      if (
+        got['firstTimed'] !== sent['firstTimed'] ||
+        got['count'] !== sent['count'] ||
+        got['connections'] !== connections
+      ) {
+        throw new Error(
+          `the client checked ${got['count']} messages (timed from ${got['firstTimed']}) on ${got['connections']} connections; the server sent ${sent['count']} (timed from ${sent['firstTimed']}) to ${connections}`,
+        );
+      }
+      server.command('CPU');
+      const serverCpu = Number(await server.line('CPU', 20_000)) - (sent['cpuAtMark'] as number);
+      const messages = got['messages'] as number;
+      return {
+        rate: got['rate'] as number,
+        cpuPerMessage: (((got['cpu'] as number) + serverCpu) * 1000) / messages,
+      };
+    });
+}
+
 interface Workload {
   id: WorkloadId;
   title: string;
@@ -343,6 +396,18 @@ const WORKLOADS: Workload[] = [
     reference: CONTENDERS[0] as Contender,
   },
   { id: 'idle', title: `idle connections (${idleConnections})`, run: idle, reference: BARE_NET },
+  {
+    id: 'fanout-broadcast',
+    title: `fan-out, broadcast() to ${fanoutConnections}`,
+    run: fanout('broadcast'),
+    reference: CONTENDERS[0] as Contender,
+  },
+  {
+    id: 'fanout-each',
+    title: `fan-out, send() to each of ${fanoutConnections}`,
+    run: fanout('each'),
+    reference: CONTENDERS[0] as Contender,
+  },
 ];
 
 // ------------------------------------------------------------------------ table rows
@@ -445,6 +510,22 @@ const ROWS: RowSpec[] = [
     format: rate,
   },
   {
+    workload: 'fanout-broadcast',
+    metric: 'rate',
+    title: `fan-out 1 KiB, broadcast() to ${fanoutConnections.toLocaleString('en-US')} ³`,
+    unit: 'msg/s',
+    higherIsBetter: true,
+    format: rate,
+  },
+  {
+    workload: 'fanout-each',
+    metric: 'rate',
+    title: `fan-out 1 KiB, send() to each of ${fanoutConnections.toLocaleString('en-US')} ³`,
+    unit: 'msg/s',
+    higherIsBetter: true,
+    format: rate,
+  },
+  {
     workload: 'idle',
     metric: 'rssPer',
     title: 'idle RSS per connection ¹',
@@ -508,6 +589,22 @@ const ROWS: RowSpec[] = [
     unit: 'µs',
     higherIsBetter: false,
     format: (v) => (v / 1000).toFixed(0),
+  },
+  {
+    workload: 'fanout-broadcast',
+    metric: 'cpuPerMessage',
+    title: 'CPU per message, fan-out broadcast() ²',
+    unit: 'ns',
+    higherIsBetter: false,
+    format: (v) => v.toFixed(0),
+  },
+  {
+    workload: 'fanout-each',
+    metric: 'cpuPerMessage',
+    title: 'CPU per message, fan-out send() each ²',
+    unit: 'ns',
+    higherIsBetter: false,
+    format: (v) => v.toFixed(0),
   },
   {
     workload: 'flood-64',
@@ -634,7 +731,7 @@ function summarise(measured: Measured, missing: Missing): Row[] {
 
 /** A row title without its footnote mark. */
 function plain(title: string): string {
-  return title.replace(/ [¹²]$/, '');
+  return title.replace(/ [¹²³]$/, '');
 }
 
 function meets(row: Row): boolean | undefined {
@@ -672,7 +769,20 @@ function machine(): Record<string, string | number> {
   };
 }
 
-function renderTable(rows: Row[], footnotes: string[]): string {
+/** Why some cells are empty: one note per workload and reason, naming every contender it covers. */
+interface Footnote {
+  workload: string;
+  reason: string;
+  names: string[];
+}
+
+function footnoteText({ workload, reason, names }: Footnote): string {
+  return names.length === 1
+    ? `${names[0]}, ${workload}: ${reason}`
+    : `${names.join(', ')} — ${workload}: ${reason}`;
+}
+
+function renderTable(rows: Row[], footnotes: Footnote[]): string {
   const names = contenders.map((c) => c.name);
   const header = ['workload', 'unit', ...names, 'sockframe target'];
   const body = rows.map((row) => {
@@ -680,8 +790,11 @@ function renderTable(rows: Row[], footnotes: string[]): string {
       const cell = row.cells[name];
       if (cell === undefined) return '—';
       if (cell.na !== undefined) {
-        let index = footnotes.indexOf(`${name}, ${plain(row.title)}: ${cell.na}`);
-        if (index < 0) index = footnotes.push(`${name}, ${plain(row.title)}: ${cell.na}`) - 1;
+        const workload = workloads.find((w) => w.id === row.workload)?.title ?? plain(row.title);
+        let index = footnotes.findIndex((f) => f.workload === workload && f.reason === cell.na);
+        if (index < 0) index = footnotes.push({ workload, reason: cell.na, names: [] }) - 1;
+        const note = footnotes[index] as Footnote;
+        if (!note.names.includes(name)) note.names.push(name);
         return `n/a [${index + 1}]`;
       }
       const value = row.format(cell.median as number);
@@ -698,32 +811,6 @@ function renderTable(rows: Row[], footnotes: string[]): string {
   return markdownTable(header, body);
 }
 
-function renderChart(rows: Row[], subtitle: string): string {
-  const palette: Record<string, string> = {
-    baseline: '#7f7f7f',
-    naive: '#c7c7c7',
-    sockframe: '#1f5fbf',
-    'frame-stream': '#ff7f0e',
-    'length-prefixed-stream': '#2ca02c',
-    'node-ipc': '#9467bd',
-    zeromq: '#d62728',
-  };
-  const series = contenders.map((c) => ({ name: c.name, color: palette[c.name] ?? '#17becf' }));
-  const groups = rows.map((row) => ({
-    title: `${plain(row.title)}${row.reference === 'baseline' ? '' : ` (vs ${row.reference})`}`,
-    values: Object.fromEntries(
-      contenders.map((c): [string, number | string] => {
-        const cell = row.cells[c.name];
-        if (cell === undefined || cell.ratio === undefined || !Number.isFinite(cell.ratio)) {
-          return [c.name, cell?.na === undefined ? 'no data' : 'see table'];
-        }
-        return [c.name, row.higherIsBetter ? cell.ratio : 1 / cell.ratio];
-      }),
-    ),
-  }));
-  return barChart('sockframe and its peers over loopback TCP', subtitle, series, groups);
-}
-
 async function main(): Promise<void> {
   const info = machine();
   const load = loadavg()
@@ -734,7 +821,7 @@ async function main(): Promise<void> {
   );
   const { measured, missing, seconds } = await runAll();
   const rows = summarise(measured, missing);
-  const footnotes: string[] = [];
+  const footnotes: Footnote[] = [];
   const table = renderTable(rows, footnotes);
   const machineLine = `${info['nproc']} cores (nproc ${info['nproc']}, ${info['cpuModel']}), ${info['memoryGiB']} GiB, Node ${info['node']}, ${info['platform']}`;
   const summaryLine = `Loopback TCP, each contender in its own pair of processes; median of ${rounds} interleaved round${rounds === 1 ? '' : 's'}${quick ? ' (--quick: short runs, smoke test only)' : ''}; (×) = median of per-round ratios to baseline.`;
@@ -749,15 +836,24 @@ async function main(): Promise<void> {
     '',
     table,
     '',
-    `¹ Idle rows: (server RSS or heap after − before) / ${idleConnections} connections; (×) is against a bare \`net\` server holding the same connections (${rows
-      .filter((r) => r.workload === 'idle')
-      .map((r) => {
-        const bare = r.cells[BARE_NET.name]?.median;
-        return `${r.metric === 'rssPer' ? 'RSS' : 'heap'} ${bare === undefined ? 'n/a' : r.format(bare)} KiB`;
-      })
-      .join(', ')}).`,
-    '² CPU rows: user + system time of both processes (every thread) over the timed window — floods from the start marker to the last delivery, echo from the end of the warm-up to the end — per message or round trip; unlike throughput, this barely moves when other work shares the cores.',
-    ...footnotes.map((note, i) => `[${i + 1}] n/a — ${note}`),
+    ...(rows.some((r) => r.workload === 'idle')
+      ? [
+          `¹ Idle rows: (server RSS or heap after − before) / ${idleConnections} connections; (×) is against a bare \`net\` server holding the same connections (${rows
+            .filter((r) => r.workload === 'idle')
+            .map((r) => {
+              const bare = r.cells[BARE_NET.name]?.median;
+              return `${r.metric === 'rssPer' ? 'RSS' : 'heap'} ${bare === undefined ? 'n/a' : r.format(bare)} KiB`;
+            })
+            .join(', ')}).`,
+        ]
+      : []),
+    '² CPU rows: user + system time of both processes (every thread) over the timed window — floods from the start marker to the last delivery, echo from the end of the warm-up to the end, fan-out from the first timed send (server) or delivery (client) to the last delivery — per message or round trip; unlike throughput, this barely moves when other work shares the cores.',
+    ...(rows.some((r) => r.workload.startsWith('fanout-'))
+      ? [
+          `³ Fan-out rows: one server, ${fanoutConnections} connections from one client process, ${FANOUT_BURST} messages of 1 KiB to every connection per JS turn (broadcast(): the same message to all; send(): each connection its own), waiting for \`drain\` on connections with 256 KiB or more unsent; messages delivered per second over all connections. The client decodes every stream itself and checks every byte (connection, sequence, body): one wrong byte fails the row.`,
+        ]
+      : []),
+    ...footnotes.map((note, i) => `[${i + 1}] n/a — ${footnoteText(note)}`),
     ...notes,
     '',
     `sockframe targets missed: ${missed.length === 0 ? 'none' : missed.join('; ')}.`,
@@ -765,6 +861,10 @@ async function main(): Promise<void> {
   ];
   console.log(lines.join('\n'));
   mkdirSync(RESULTS, { recursive: true });
+  const chart = {
+    contenders: contenders.map((c) => c.name),
+    subtitle: `median of ${rounds} round${rounds === 1 ? '' : 's'}; ${machineLine}`,
+  };
   const json = {
     date: new Date().toISOString(),
     command: `npm run bench${args.length > 0 ? ` -- ${args.join(' ')}` : ''}`,
@@ -775,14 +875,14 @@ async function main(): Promise<void> {
     idleConnections,
     contenders: [...contenders, BARE_NET].map((c) => ({ name: c.name, description: c.description })),
     rows,
-    notes: [...footnotes, ...notes],
+    notes: [...footnotes.map(footnoteText), ...notes],
+    chart,
   };
   writeFileSync(join(RESULTS, 'bench.json'), `${JSON.stringify(json, null, 2)}\n`);
-  writeFileSync(
-    join(RESULTS, 'bench.svg'),
-    renderChart(rows, `median of ${rounds} round${rounds === 1 ? '' : 's'}; ${machineLine}`),
+  writeFileSync(join(RESULTS, 'bench.svg'), suiteChart(rows, chart.contenders, chart.subtitle));
+  progress(
+    `wrote ${join(RESULTS, 'bench.json')} and bench.svg (npm run bench:chart redraws the committed chart from them)`,
   );
-  progress(`wrote ${join(RESULTS, 'bench.json')} and bench.svg`);
   const broken = ['baseline', 'sockframe'].filter((name) =>
     [...missing.values()].some((why) => why.has(name)),
   );

@@ -15,10 +15,39 @@
  *   churn         {contender, port, ms, warmup,     connect, one round trip, close: per second
  *                  parallel}
  *   idle-clients  {contender, port, count}          opens count connections, says READY, waits
+ *   fanout-server {contender, mode, connections,    once every connection has greeted, sends
+ *                  ms, warmup, burst}               bursts of `burst` 1 KiB messages to all of
+ *                                                   them (mode "broadcast": broadcast(); "each":
+ *                                                   one send() per connection), waiting between
+ *                                                   bursts for connections over the pending mark;
+ *                                                   warm-up, "MARK", timed bursts, the end frame,
+ *                                                   then "RESULT"; "CPU" on request
+ *   fanout-client {contender, mode, port,           opens the connections (raw net, whatever the
+ *                  connections}                     contender) and checks every byte of every
+ *                                                   stream (bench/fanout.ts); exits 1 with what
+ *                                                   mismatched, or says "RESULT" once all ended
  */
+import { once } from 'node:events';
 import { readdirSync } from 'node:fs';
+import { connect } from 'node:net';
 import { createInterface } from 'node:readline';
-import { contenderNamed, isIntact, type ClientHandle, type Contender, type Message } from './contenders';
+import {
+  HOST,
+  contenderNamed,
+  isIntact,
+  type ClientHandle,
+  type Contender,
+  type Message,
+} from './contenders';
+import {
+  BROADCAST,
+  FanoutChecker,
+  FanoutMismatch,
+  fanoutEnd,
+  fanoutHello,
+  fanoutMessage,
+  type FanoutEvents,
+} from './fanout';
 
 interface Job {
   role: string;
@@ -30,6 +59,9 @@ interface Job {
   clients?: number;
   parallel?: number;
   warmup?: number;
+  connections?: number;
+  burst?: number;
+  mode?: string;
 }
 
 const ECHO_SIZE = 64;
@@ -303,6 +335,138 @@ async function idleClients(c: Contender, port: number, count: number): Promise<v
   process.stdin.on('end', () => process.exit(0));
 }
 
+function fanoutMode(job: Job): boolean {
+  if (job.mode !== 'broadcast' && job.mode !== 'each') throw new Error(`job ${job.role} needs mode`);
+  return job.mode === 'broadcast';
+}
+
+async function fanoutServer(
+  c: Contender,
+  broadcast: boolean,
+  connections: number,
+  ms: number,
+  warmupMs: number,
+  burst: number,
+): Promise<void> {
+  if (c.fanout === undefined) throw new Error(`${c.name} has no fan-out server`);
+  const server = await c.fanout(connections);
+  say(`PORT ${server.port}`);
+  const input = createInterface({ input: process.stdin });
+  input.on('line', (line) => {
+    if (line === 'CPU') say(`CPU ${cpuMicros()}`);
+  });
+  input.on('close', () => {
+    setTimeout(() => process.exit(0), 500).unref();
+    void server.close().then(() => process.exit(0));
+  });
+  await server.identified;
+  let seq = 0;
+  // Each burst is one JS turn: `burst` messages to every connection, then the writes go out.
+  const pump = async (until: number): Promise<void> => {
+    do {
+      for (let i = 0; i < burst; i++, seq++) {
+        if (broadcast) {
+          server.broadcast(fanoutMessage(BROADCAST, seq));
+        } else {
+          const current = seq;
+          server.sendEach((identity) => fanoutMessage(identity, current));
+        }
+      }
+      await server.settle();
+    } while (now() < until);
+  };
+  await pump(now() + warmupMs);
+  const firstTimed = seq;
+  const cpuAtMark = cpuMicros();
+  say('MARK');
+  await pump(now() + ms);
+  const end = fanoutEnd(firstTimed, seq);
+  if (broadcast) server.broadcast(end);
+  else server.sendEach(() => end);
+  await server.settle();
+  say(`RESULT ${JSON.stringify({ firstTimed, count: seq, cpuAtMark })}`);
+}
+
+/** How long the client waits without a byte on any connection before it calls the run stalled. */
+const FANOUT_STALL_MS = 10_000;
+
+async function fanoutClient(port: number, connections: number, broadcast: boolean): Promise<void> {
+  const fail = (what: string): never => {
+    process.stderr.write(`fan-out check failed: ${what}\n`);
+    process.exit(1);
+  };
+  // When each sequence number was first delivered (on any connection), and the CPU time then.
+  const firstAt: number[] = [];
+  const cpuAt: number[] = [];
+  let firstTimed = -1;
+  let count = -1;
+  let ended = 0;
+  let lastData = now();
+  const checkers: FanoutChecker[] = [];
+  const events: FanoutEvents = {
+    delivered(seq) {
+      if (firstAt[seq] === undefined) {
+        firstAt[seq] = now();
+        cpuAt[seq] = cpuMicros();
+      }
+    },
+    ended(timedFrom, total) {
+      if (firstTimed < 0) {
+        firstTimed = timedFrom;
+        count = total;
+      } else if (timedFrom !== firstTimed || total !== count) {
+        fail(
+          `one connection's end says ${total} messages from ${timedFrom}, another's ${count} from ${firstTimed}`,
+        );
+      }
+      if (++ended < connections) return;
+      const lastAt = now();
+      const cpu = cpuMicros() - (cpuAt[firstTimed] ?? NaN);
+      const startAt = firstAt[firstTimed];
+      if (startAt === undefined) fail(`no message was sent after the warm-up (${count} in all)`);
+      const seconds = (lastAt - (startAt as number)) / 1000;
+      const messages = (count - firstTimed) * connections;
+      say(
+        `RESULT ${JSON.stringify({ messages, seconds, rate: messages / seconds, cpu, firstTimed, count, connections })}`,
+      );
+      process.exit(0);
+    },
+  };
+  const open = async (identity: number): Promise<void> => {
+    const checker = new FanoutChecker(identity, broadcast, events);
+    checkers.push(checker);
+    const socket = connect(port, HOST);
+    socket.on('data', (chunk: Buffer) => {
+      lastData = now();
+      try {
+        checker.push(chunk);
+      } catch (err) {
+        fail(err instanceof FanoutMismatch ? err.message : String(err));
+      }
+    });
+    socket.on('error', (err) => fail(`connection ${identity}: ${err.message}`));
+    socket.on('close', () => {
+      if (!checker.ended) fail(`connection ${identity} closed before its end (${checker.describe()})`);
+    });
+    await once(socket, 'connect');
+    socket.write(fanoutHello(identity));
+  };
+  let next = 0;
+  await openMany(connections, () => open(next++));
+  say(`READY ${connections}`);
+  lastData = now();
+  setInterval(() => {
+    if (now() - lastData < FANOUT_STALL_MS) return;
+    const behind = checkers.filter((checker) => !checker.ended);
+    fail(
+      `no data for ${FANOUT_STALL_MS / 1000} s with ${behind.length} of ${connections} streams not ended (${behind
+        .slice(0, 3)
+        .map((checker) => checker.describe())
+        .join('; ')})`,
+    );
+  }, 1000).unref();
+}
+
 async function main(): Promise<void> {
   const job = JSON.parse(process.argv[2] ?? '{}') as Job;
   const c = contenderNamed(job.contender);
@@ -339,6 +503,17 @@ async function main(): Promise<void> {
       );
     case 'idle-clients':
       return idleClients(c, required(job, 'port'), required(job, 'count'));
+    case 'fanout-server':
+      return fanoutServer(
+        c,
+        fanoutMode(job),
+        required(job, 'connections'),
+        required(job, 'ms'),
+        required(job, 'warmup'),
+        required(job, 'burst'),
+      );
+    case 'fanout-client':
+      return fanoutClient(required(job, 'port'), required(job, 'connections'), fanoutMode(job));
     default:
       throw new Error(`unknown role ${job.role}`);
   }
