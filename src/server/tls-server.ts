@@ -79,6 +79,12 @@ export class TlsServer<Data = unknown> extends StreamServer<TcpListenOptions, Tc
     });
   }
 
+  /** Failed handshakes held back by the log's rate limit are logged before close() resolves. */
+  protected override async shutdown(timeout: number): Promise<void> {
+    await super.shutdown(timeout);
+    this.handshakeLog.flush();
+  }
+
   protected readyEvent(): 'secureConnection' {
     return 'secureConnection';
   }
