@@ -5,26 +5,53 @@ import type { Level, Logger } from 'pino';
 import {
   IdleTimeoutError,
   IncompleteMessageError,
+  ListenerError,
   MessageTimeoutError,
   NotConnectedError,
   SlowConsumerError,
   SocketError,
   type SockframeError,
 } from './errors';
+import { emitGuarded, type FaultSink } from './dispatch';
 import { MessageAssembler } from './framing/assembler';
 import type { Framing, FramingOption, LengthFraming } from './framing/framing';
 import { resolveFraming } from './framing/framing';
 import { unwatchIdle, watchIdle, type IdleWatched } from './idle-sweep';
 import { LazyChild } from './logger';
+import { checkTime, show } from './options';
 import { WriteBatch, type HeaderFraming, type SlabArena } from './write-batch';
 
-/** Why a connection closed. `error` carries the fault, which was also reported as an 'error'. */
+/**
+ * Why a connection closed. `error` carries the fault, which was also reported as an 'error'.
+ * `unsentBytes`, present when it is not 0, counts the bytes send() had accepted that were never
+ * handed to the operating system (queued in the connection or its socket when it closed): what
+ * the peer can not have received.
+ */
 export type CloseReason =
-  | { readonly kind: 'peer-ended' }
-  | { readonly kind: 'closed' }
-  | { readonly kind: 'server-closing' }
-  | { readonly kind: 'expired' }
-  | { readonly kind: 'error'; readonly error: SockframeError };
+  | { readonly kind: 'peer-ended'; readonly unsentBytes?: number }
+  | { readonly kind: 'closed'; readonly unsentBytes?: number }
+  | { readonly kind: 'server-closing'; readonly unsentBytes?: number }
+  | { readonly kind: 'expired'; readonly unsentBytes?: number }
+  | { readonly kind: 'error'; readonly error: SockframeError; readonly unsentBytes?: number };
+
+export interface CloseOptions {
+  /**
+   * Milliseconds to wait for peers to finish before destroying them.
+   * @default 5000
+   */
+  timeout?: number;
+}
+
+/** How long close() waits for peers before destroying them, unless given. */
+export const DEFAULT_CLOSE_TIMEOUT = 5_000;
+
+/** Validates close()'s options (connections, servers and clients) and returns the timeout in ms. */
+export function checkCloseTimeout(options: CloseOptions | undefined): number {
+  if (options !== undefined && (typeof options !== 'object' || options === null)) {
+    throw new TypeError(`close() takes an options object; got ${show(options)}.`);
+  }
+  return checkTime('timeout', options?.timeout, DEFAULT_CLOSE_TIMEOUT);
+}
 
 export type CloseKind = CloseReason['kind'];
 
@@ -83,9 +110,14 @@ export const WRITE_HIGH_WATER_MARK = 256 * 1024;
 const BATCH_FLUSH_BYTES = 64 * 1024;
 
 const OPEN = 0;
-const CLOSING = 1;
-const CLOSED = 2;
-type State = typeof OPEN | typeof CLOSING | typeof CLOSED;
+/** Closing gracefully, the write side still open while message handlers are running. */
+const ENDING = 1;
+/** Our side ended or the socket destroyed: send() throws. */
+const CLOSING = 2;
+const CLOSED = 3;
+type State = typeof OPEN | typeof ENDING | typeof CLOSING | typeof CLOSED;
+
+const NO_ARGS: readonly unknown[] = [];
 
 /**
  * One peer of a stream server or a stream client. Reads are cut into messages by the framing;
@@ -97,7 +129,10 @@ type State = typeof OPEN | typeof CLOSING | typeof CLOSED;
  * close promise are created on first use, and idleness is checked by a shared sweep instead of
  * a timer per connection.
  */
-export class Connection<Data = unknown> extends TypedEmitter<ConnectionEvents> implements IdleWatched {
+export class Connection<Data = unknown>
+  extends TypedEmitter<ConnectionEvents>
+  implements IdleWatched, FaultSink
+{
   /** Unique among the connections of its server. */
   readonly id: number;
   /** A slot for the application's own per-connection state. */
@@ -128,6 +163,10 @@ export class Connection<Data = unknown> extends TypedEmitter<ConnectionEvents> i
   private afterWrite: (() => void) | undefined = undefined;
   private messageTimer: NodeJS.Timeout | undefined = undefined;
   private messagesAtTimerStart = 0;
+  /** Message handlers whose promise is pending: a graceful close keeps writing until they settle. */
+  private handlersRunning = 0;
+  /** Unsent bytes at the moment the socket was destroyed (the socket forgets them); -1 until then. */
+  private unsentAtDestroy = -1;
   private bytesIn = 0;
   private bytesOut = 0;
   private messagesIn = 0;
@@ -223,7 +262,7 @@ export class Connection<Data = unknown> extends TypedEmitter<ConnectionEvents> i
    * than `maxPendingBytes` pile up, the connection is destroyed with ERR_SLOW_CONSUMER.
    */
   send(payload: Payload): boolean {
-    if (this.state !== OPEN) {
+    if (this.state > ENDING) {
       throw new NotConnectedError(
         this.state === CLOSING ? `Connection ${this.id} is closing` : `Connection ${this.id} is closed`,
       );
@@ -241,7 +280,7 @@ export class Connection<Data = unknown> extends TypedEmitter<ConnectionEvents> i
 
   /** @internal Queues already-framed bytes (shared by broadcast, which encodes once). */
   sendEncoded(parts: Buffer | readonly Buffer[]): boolean {
-    if (this.state !== OPEN) throw new NotConnectedError(`Connection ${this.id} is not open`);
+    if (this.state > ENDING) throw new NotConnectedError(`Connection ${this.id} is not open`);
     this.queueEncoded(parts);
     this.messagesOut++;
     return this.afterQueue();
@@ -253,13 +292,25 @@ export class Connection<Data = unknown> extends TypedEmitter<ConnectionEvents> i
     else for (const part of encoded) batch.append(part);
   }
 
-  /** Flushes what is queued, ends the stream, and resolves once the socket has closed. */
-  close(): Promise<void> {
+  /**
+   * Flushes what is queued, ends the stream, and resolves once the socket has closed. A peer
+   * that keeps its side open past `timeout` (default 5000 ms) is cut off: the connection is
+   * destroyed then, and its close reason counts the `unsentBytes`.
+   */
+  close(options?: CloseOptions): Promise<void> {
+    const timeout = checkCloseTimeout(options);
     this.beginClose('closed');
-    return this.whenClosed();
+    // An explicit close ends the write side now, even while message handlers are running.
+    this.endWrites();
+    const closed = this.whenClosed();
+    if (this.state !== CLOSED) {
+      const timer = setTimeout(destroyConnection, timeout, this);
+      void closed.then(() => clearTimeout(timer));
+    }
+    return closed;
   }
 
-  /** Closes at once, dropping unsent bytes. With an error, it is reported first. */
+  /** Closes at once, dropping unsent bytes (counted in the close reason). With an error, it is reported first. */
   destroy(err?: SockframeError): void {
     if (err !== undefined) {
       this.fail(err);
@@ -268,8 +319,29 @@ export class Connection<Data = unknown> extends TypedEmitter<ConnectionEvents> i
     if (this.state === CLOSED) return;
     this.closeKind ??= 'closed';
     this.state = CLOSING;
-    this.discarding = true;
-    this.socket.destroy();
+    this.stopReading();
+    this.destroySocket();
+  }
+
+  /** @internal A fault: closes the connection when it still can, and is reported in any case. */
+  fault(err: SockframeError): void {
+    if (this.failure === undefined && this.state !== CLOSED) this.fail(err);
+    else this.handlers.error(err, this);
+  }
+
+  /** @internal A listener of this connection's events threw or rejected. */
+  listenerFault(thrown: unknown, event: string): void {
+    this.fault(new ListenerError(event, thrown));
+  }
+
+  /** @internal A message handler returned a promise; until handlerSettled(), a graceful close keeps writing. */
+  handlerStarted(): void {
+    this.handlersRunning++;
+  }
+
+  /** @internal */
+  handlerSettled(): void {
+    if (--this.handlersRunning === 0 && this.state === ENDING) this.endWrites();
   }
 
   /** @internal A graceful close started by the owner (server shutdown). */
@@ -363,7 +435,10 @@ export class Connection<Data = unknown> extends TypedEmitter<ConnectionEvents> i
         this.messagesIn++;
         this.handlers.message(message, this);
       },
-      onError: (err) => this.fail(err),
+      // A framing error after destroy() must not turn its close into a failure.
+      onError: (err) => {
+        if (!this.discarding) this.fail(err);
+      },
     });
     return this.assembler;
   }
@@ -389,7 +464,7 @@ export class Connection<Data = unknown> extends TypedEmitter<ConnectionEvents> i
 
   private onEnd(): void {
     const partial = this.assembler?.bufferedBytes ?? 0;
-    if (partial > 0 && this.failure === undefined) {
+    if (partial > 0 && !this.discarding) {
       this.fail(new IncompleteMessageError(partial));
       return;
     }
@@ -444,24 +519,36 @@ export class Connection<Data = unknown> extends TypedEmitter<ConnectionEvents> i
    * all handed over before it became due): emits 'drain' once nothing is left unwritten.
    */
   private onDrain(): void {
+    // While a graceful close waits for running handlers (ENDING), their sends still get drains.
     if (
       this.needDrain &&
-      this.state === OPEN &&
+      this.state <= ENDING &&
       (this.batch?.bytes ?? 0) === 0 &&
       this.socket.writableLength === 0
     ) {
       this.needDrain = false;
       this.handlers.drain?.(this);
-      this.emit('drain');
+      emitGuarded(this, 'drain', NO_ARGS, this);
     }
   }
 
   // ------------------------------------------------------------------ closing
 
+  /**
+   * A graceful close: reading goes on (messages still arriving are delivered), and our side is
+   * ended once no message handler is running any more.
+   */
   private beginClose(kind: CloseKind): void {
     if (this.state !== OPEN) return;
-    this.state = CLOSING;
+    this.state = ENDING;
     this.closeKind = kind;
+    if (this.handlersRunning === 0) this.endWrites();
+  }
+
+  /** Flushes what is queued and ends our side of the stream. */
+  private endWrites(): void {
+    if (this.state !== ENDING) return;
+    this.state = CLOSING;
     this.flush();
     this.socket.end();
   }
@@ -472,9 +559,24 @@ export class Connection<Data = unknown> extends TypedEmitter<ConnectionEvents> i
     this.failure = err;
     this.closeKind = 'error';
     this.state = CLOSING;
-    this.discarding = true;
+    this.stopReading();
     this.handlers.error(err, this);
+    this.destroySocket();
+  }
+
+  /** Nothing more is delivered, and the rest of the chunk being read is not even parsed. */
+  private stopReading(): void {
+    this.discarding = true;
+    this.assembler?.reset();
+  }
+
+  private destroySocket(): void {
+    if (this.unsentAtDestroy < 0) this.unsentAtDestroy = this.unsentBytes();
     this.socket.destroy();
+  }
+
+  private unsentBytes(): number {
+    return (this.batch?.bytes ?? 0) + this.socket.writableLength;
   }
 
   private onClose(): void {
@@ -483,11 +585,13 @@ export class Connection<Data = unknown> extends TypedEmitter<ConnectionEvents> i
     if (this.messageTimer !== undefined) clearTimeout(this.messageTimer);
     this.messageTimer = undefined;
     if (this.settings.idleTimeout > 0) unwatchIdle(this, this.settings.idleTimeout);
+    const unsentBytes = this.unsentAtDestroy >= 0 ? this.unsentAtDestroy : this.unsentBytes();
     this.batch?.clear();
+    const unsent = unsentBytes > 0 ? { unsentBytes } : undefined;
     const reason: CloseReason =
       this.failure !== undefined
-        ? { kind: 'error', error: this.failure }
-        : { kind: closeKindWithoutError(this.closeKind) };
+        ? { kind: 'error', error: this.failure, ...unsent }
+        : { kind: closeKindWithoutError(this.closeKind), ...unsent };
     if (this.log.isLevelEnabled('info')) {
       this.logger.info(
         {
@@ -498,13 +602,15 @@ export class Connection<Data = unknown> extends TypedEmitter<ConnectionEvents> i
           bytesOut: this.bytesOut,
           messagesIn: this.messagesIn,
           messagesOut: this.messagesOut,
+          unsentBytes,
         },
         'connection closed',
       );
     }
-    this.handlers.close(reason, this);
-    this.emit('close', reason);
+    // Settled first: whatever the listeners do, close() resolves.
     this.resolveClosed?.();
+    this.handlers.close(reason, this);
+    emitGuarded(this, 'close', [reason], this);
   }
 }
 
@@ -526,6 +632,10 @@ function dropEmptyListenerTable(emitter: object): void {
 
 function closeKindWithoutError(kind: CloseKind | undefined): Exclude<CloseKind, 'error'> {
   return kind === undefined || kind === 'error' ? 'peer-ended' : kind;
+}
+
+function destroyConnection(connection: Connection<unknown>): void {
+  connection.destroy();
 }
 
 function flushConnection(connection: Connection<unknown>): void {

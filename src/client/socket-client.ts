@@ -1,6 +1,7 @@
 import { TypedEmitter } from 'tiny-typed-emitter';
 import type { Logger } from 'pino';
 import { ConnectAbortedError, ListenerError, type SockframeError } from '../errors';
+import { callGuarded, emitGuarded, isPeerFault, UnobservedFaults, type FaultSink } from '../dispatch';
 import { show } from '../options';
 import type { CloseReason, Payload } from '../connection';
 import type { CloseOptions } from '../server/socket-server';
@@ -33,14 +34,17 @@ export interface ClientEvents {
  * What every client shares: typed events, listener isolation and the subclass hooks.
  * Subclass hooks run before the matching event's listeners.
  */
-export abstract class SocketClient extends TypedEmitter<ClientEvents> {
+export abstract class SocketClient extends TypedEmitter<ClientEvents> implements FaultSink {
   protected readonly log: Logger;
   private finished = false;
   private readonly finishWaiters = new Set<() => void>();
+  /** Faults nobody observes become process warnings. */
+  private readonly unobserved: UnobservedFaults;
 
   protected constructor(log: Logger) {
     super();
     this.log = log;
+    this.unobserved = new UnobservedFaults(new.target.name);
   }
 
   /** Connects; resolves once connected. */
@@ -134,50 +138,56 @@ export abstract class SocketClient extends TypedEmitter<ClientEvents> {
   protected abstract failConnection(err: SockframeError): void;
 
   protected dispatchConnect(): void {
-    try {
-      this.onConnect();
-      this.emit('connect');
-    } catch (err) {
-      this.failConnection(new ListenerError('connect', err));
-    }
+    // eslint-disable-next-line @typescript-eslint/unbound-method -- called on this
+    if (!callGuarded(this, this.onConnect, [], 'connect', this)) return;
+    emitGuarded(this, 'connect', [], this);
   }
 
   protected dispatchMessage(message: Buffer): void {
-    try {
-      this.onMessage(message);
-      this.emit('message', message);
-    } catch (err) {
-      this.failConnection(new ListenerError('message', err));
-    }
+    // eslint-disable-next-line @typescript-eslint/unbound-method -- called on this
+    if (!callGuarded(this, this.onMessage, [message], 'message', this)) return;
+    emitGuarded(this, 'message', [message], this);
   }
 
   protected dispatchClose(reason: CloseReason): void {
-    try {
-      this.onClose(reason);
-      this.emit('close', reason);
-    } catch (err) {
-      this.reportError(new ListenerError('close', err));
-    }
+    // eslint-disable-next-line @typescript-eslint/unbound-method -- called on this
+    if (!callGuarded(this, this.onClose, [reason], 'close', this)) return;
+    emitGuarded(this, 'close', [reason], this);
   }
 
   protected dispatchSimple(event: 'drain' | 'reconnecting', info?: ReconnectingInfo): void {
-    try {
-      if (event === 'drain') this.emit('drain');
-      else this.emit('reconnecting', info as ReconnectingInfo);
-    } catch (err) {
-      this.reportError(new ListenerError(event, err));
-    }
+    emitGuarded(this, event, event === 'drain' ? [] : [info], this);
   }
 
-  /** Reports a fault without ever throwing: a missing or throwing 'error' listener is logged. */
+  /**
+   * @internal A listener or hook threw or rejected: ERR_LISTENER_THREW. One of 'connect' or
+   * 'message' closes the connection; one of the other events is reported only.
+   */
+  listenerFault(thrown: unknown, event: string): void {
+    const err = new ListenerError(event, thrown);
+    if (event === 'connect' || event === 'message') this.failConnection(err);
+    else this.reportError(err);
+  }
+
+  /**
+   * Reports a fault without ever throwing: a missing or throwing 'error' listener is logged.
+   * When nobody observes the fault (no listener, no hook, no logger), it becomes a process
+   * warning (rate-limited; only the first of the peer's faults).
+   */
   protected reportError(err: SockframeError): void {
     this.log.warn({ err, code: err.code }, 'error');
-    try {
-      this.onError(err);
-      if (this.listenerCount('error') > 0) this.emit('error', err);
-    } catch (listenerErr) {
-      this.log.error({ err: listenerErr }, "an 'error' listener threw");
-    }
+    const heard = this.listenerCount('error') > 0 || this.onError !== SocketClient.prototype.onError;
+    if (!heard && !this.log.isLevelEnabled('warn')) this.unobserved.note(err, isPeerFault(err, true));
+    const errorFault: FaultSink = { listenerFault: (thrown) => this.errorListenerFault(thrown) };
+    // eslint-disable-next-line @typescript-eslint/unbound-method -- called on this
+    if (!callGuarded(this, this.onError, [err], 'error', errorFault)) return;
+    emitGuarded(this, 'error', [err], errorFault);
+  }
+
+  /** An 'error' listener or hook threw: logged, or a warning when there is no logger. */
+  private errorListenerFault(thrown: unknown): void {
+    this.log.error({ err: thrown }, "an 'error' listener threw");
+    if (!this.log.isLevelEnabled('error')) this.unobserved.note(new ListenerError('error', thrown), false);
   }
 }
 

@@ -2,6 +2,7 @@ import type { Socket } from 'node:net';
 import {
   ConnectAbortedError,
   ConnectTimeoutError,
+  FramingHookError,
   NotConnectedError,
   QueueFullError,
   SocketError,
@@ -347,7 +348,7 @@ export abstract class StreamClient extends SocketClient {
     const expired = new Promise<boolean>((resolve) => {
       timer = setTimeout(() => resolve(true), timeout);
     });
-    const timedOut = await Promise.race([conn.close().then(() => false), expired]);
+    const timedOut = await Promise.race([conn.close({ timeout }).then(() => false), expired]);
     clearTimeout(timer);
     if (!timedOut) return;
     this.log.warn(
@@ -382,7 +383,8 @@ export abstract class StreamClient extends SocketClient {
         // options, say) would fail the same way every time.
         if (!(err instanceof SockframeError)) throw err;
         const error = err;
-        if (error instanceof ConnectAbortedError || this.closedForGood) throw error;
+        if (error instanceof ConnectAbortedError || error instanceof FramingHookError || this.closedForGood)
+          throw error;
         this.log.debug({ err: error, attempt: retries }, 'connect attempt failed');
         const policy = this.reconnectPolicy;
         if (policy === undefined || retries >= policy.maxAttempts) throw error;
@@ -434,7 +436,12 @@ export abstract class StreamClient extends SocketClient {
           reject(new ConnectAbortedError('The client was closed'));
           return;
         }
-        this.adopt(socket);
+        try {
+          this.adopt(socket);
+        } catch (err) {
+          reject(err instanceof Error ? err : new FramingHookError(err));
+          return;
+        }
         resolve();
       };
       if (this.connectTimeout > 0) {
@@ -450,7 +457,14 @@ export abstract class StreamClient extends SocketClient {
   private adopt(socket: Socket): void {
     tuneSocket(socket, this.noDelay, this.keepAlive);
     const id = ++this.connectionCount;
-    const conn = new Connection(id, socket, this.settings, this.handlers, this.connectionLog);
+    let conn: Connection;
+    try {
+      conn = new Connection(id, socket, this.settings, this.handlers, this.connectionLog);
+    } catch (err) {
+      // The framing factory threw (or made something that is not a framing).
+      socket.destroy();
+      throw new FramingHookError(err);
+    }
     this.conn = conn;
     if (this.log.isLevelEnabled('info')) {
       this.log.info({ target: this.describeTarget(), connId: id }, 'connected');

@@ -5,12 +5,28 @@ import {
   AdapterUnavailableError,
   describe,
   ListenerError,
+  NotConnectedError,
   SockframeError,
-  type SockframeErrorCode,
 } from '../errors';
+import {
+  callGuarded,
+  emitGuarded,
+  isPeerFault,
+  isThenable,
+  UnobservedFaults,
+  type AnyListener,
+  type FaultSink,
+} from '../dispatch';
 import { FLOOD_LOG_INTERVAL_MS, LogThrottle } from '../logger';
-import { checkTime, show } from '../options';
-import { toBuffer, type CloseReason, type Payload } from '../connection';
+import {
+  checkCloseTimeout,
+  toBuffer,
+  type CloseOptions,
+  type CloseReason,
+  type Payload,
+} from '../connection';
+
+export { checkCloseTimeout, DEFAULT_CLOSE_TIMEOUT, type CloseOptions } from '../connection';
 import type { AdapterHooks, ServerAdapter } from '../adapters/adapter';
 
 /** A connection refused because `maxConnections` was reached. */
@@ -41,30 +57,6 @@ export interface ServerEvents<P, A> {
   drop: (info: DropInfo) => void;
 }
 
-/** Faults caused by what a peer sent, or failed to send or read, in time. */
-const PEER_FAULT_CODES: ReadonlySet<SockframeErrorCode> = new Set<SockframeErrorCode>([
-  'ERR_FRAME_TOO_LARGE',
-  'ERR_INVALID_FRAME_LENGTH',
-  'ERR_MESSAGE_TIMEOUT',
-  'ERR_IDLE_TIMEOUT',
-  'ERR_SLOW_CONSUMER',
-  'ERR_INCOMPLETE_MESSAGE',
-  'ERR_DATAGRAM_TOO_LARGE',
-]);
-
-/** Whether `err` is the peer's doing; a socket failure counts when it is one peer's socket. */
-function isPeerFault(err: SockframeError, peer: unknown): boolean {
-  return PEER_FAULT_CODES.has(err.code) || (err.code === 'ERR_SOCKET' && peer !== undefined);
-}
-
-export interface CloseOptions {
-  /**
-   * Milliseconds to wait for peers to finish before destroying them.
-   * @default 5000
-   */
-  timeout?: number;
-}
-
 /** The minimum a peer offers a server. */
 export interface ServerPeer {
   readonly id: number | string;
@@ -75,7 +67,10 @@ export interface ServerPeer {
  * What every server shares: typed events, the registry of open peers, listener isolation and
  * the subclass hooks. Subclass hooks run before the matching event's listeners.
  */
-export abstract class SocketServer<P extends ServerPeer, L, A> extends TypedEmitter<ServerEvents<P, A>> {
+export abstract class SocketServer<P extends ServerPeer, L, A>
+  extends TypedEmitter<ServerEvents<P, A>>
+  implements FaultSink<P>
+{
   private closing: Promise<void> | undefined;
   protected readonly log: Logger;
   protected readonly registry = new Map<P['id'], P>();
@@ -92,31 +87,68 @@ export abstract class SocketServer<P extends ServerPeer, L, A> extends TypedEmit
     this.logDrops(count, latest, atOnce),
   );
   private droppedTotal = 0;
+  /** Faults nobody observes become process warnings. */
+  private readonly unobserved: UnobservedFaults;
 
   protected constructor(log: Logger, adapter?: ServerAdapter) {
     super();
     this.log = log;
     this.adapter = adapter;
-    this.watchMessageListeners();
+    this.unobserved = new UnobservedFaults(new.target.name);
   }
 
-  /** Drops the cached 'message' listeners whenever they change. */
-  private watchMessageListeners(): void {
-    const invalidate = (event: string | symbol): void => {
-      if (event === 'message') this.messageListeners = undefined;
-    };
-    const emitter = this as unknown as NodeJS.EventEmitter;
-    emitter.on('newListener', invalidate);
-    emitter.on('removeListener', invalidate);
+  // Every way of adding or removing a listener drops the cached 'message' listeners (once()
+  // wrappers remove themselves through removeListener). Meta-listeners ('newListener') are not
+  // used for this, so that removing those cannot freeze the cache.
+  override on<U extends keyof ServerEvents<P, A>>(event: U, listener: ServerEvents<P, A>[U]): this {
+    this.messageListeners = undefined;
+    return super.on(event, listener);
+  }
+
+  override addListener<U extends keyof ServerEvents<P, A>>(event: U, listener: ServerEvents<P, A>[U]): this {
+    this.messageListeners = undefined;
+    return super.addListener(event, listener);
+  }
+
+  override prependListener<U extends keyof ServerEvents<P, A>>(
+    event: U,
+    listener: ServerEvents<P, A>[U],
+  ): this {
+    this.messageListeners = undefined;
+    return super.prependListener(event, listener);
+  }
+
+  override once<U extends keyof ServerEvents<P, A>>(event: U, listener: ServerEvents<P, A>[U]): this {
+    this.messageListeners = undefined;
+    return super.once(event, listener);
+  }
+
+  override prependOnceListener<U extends keyof ServerEvents<P, A>>(
+    event: U,
+    listener: ServerEvents<P, A>[U],
+  ): this {
+    this.messageListeners = undefined;
+    return super.prependOnceListener(event, listener);
+  }
+
+  override off<U extends keyof ServerEvents<P, A>>(event: U, listener: ServerEvents<P, A>[U]): this {
+    this.messageListeners = undefined;
+    return super.off(event, listener);
+  }
+
+  override removeListener<U extends keyof ServerEvents<P, A>>(
+    event: U,
+    listener: ServerEvents<P, A>[U],
+  ): this {
+    this.messageListeners = undefined;
+    return super.removeListener(event, listener);
   }
 
   override removeAllListeners(event?: keyof ServerEvents<P, A>): this {
+    this.messageListeners = undefined;
     // EventEmitter tells "no argument" from an undefined one.
     if (event === undefined) super.removeAllListeners();
     else super.removeAllListeners(event);
-    this.messageListeners = undefined;
-    // Without an event name this also removed the watchers above; put them back.
-    if (event === undefined) this.watchMessageListeners();
     return this;
   }
 
@@ -247,33 +279,62 @@ export abstract class SocketServer<P extends ServerPeer, L, A> extends TypedEmit
   }
 
   protected dispatchConnect(peer: P): void {
-    try {
-      this.onConnect(peer);
-      this.emit('connect', peer);
-    } catch (err) {
-      this.failPeer(peer, new ListenerError('connect', err));
-    }
+    // eslint-disable-next-line @typescript-eslint/unbound-method -- called on this
+    if (!callGuarded(this, this.onConnect, [peer], 'connect', this, peer)) return;
+    emitGuarded(this, 'connect', [peer], this, peer);
   }
 
   protected dispatchMessage(peer: P, message: Buffer): void {
     // rawListeners() keeps once() wrappers, so this behaves as emit() does.
     const listeners = (this.messageListeners ??= this.rawListeners('message'));
     try {
-      this.onMessage(peer, message);
-      for (let i = 0; i < listeners.length; i++)
-        (listeners[i] as (p: P, m: Buffer) => void).call(this, peer, message);
+      let result: unknown = this.onMessage(peer, message);
+      if (isThenable(result)) this.trackHandler(peer, result);
+      for (let i = 0; i < listeners.length; i++) {
+        result = (listeners[i] as AnyListener).call(this, peer, message);
+        if (isThenable(result)) this.trackHandler(peer, result);
+      }
     } catch (err) {
-      this.failPeer(peer, new ListenerError('message', err));
+      this.listenerFault(err, 'message', peer);
     }
   }
 
+  /** A message handler returned a promise: the peer is told while it runs, and its rejection is a fault. */
+  private trackHandler(peer: P, pending: PromiseLike<unknown>): void {
+    this.handlerStarted(peer);
+    Promise.resolve(pending).then(
+      () => this.handlerSettled(peer),
+      (err: unknown) => {
+        this.listenerFault(err, 'message', peer);
+        this.handlerSettled(peer);
+      },
+    );
+  }
+
+  /** A message handler for `peer` began running asynchronously (streams keep writing for it). */
+  protected handlerStarted(_peer: P): void {}
+  /** That handler's promise settled. */
+  protected handlerSettled(_peer: P): void {}
+
   protected dispatchClose(peer: P, reason: CloseReason): void {
-    try {
-      this.onClose(peer, reason);
-      this.emit('close', peer, reason);
-    } catch (err) {
-      this.reportError(new ListenerError('close', err), undefined);
+    // eslint-disable-next-line @typescript-eslint/unbound-method -- called on this
+    if (!callGuarded(this, this.onClose, [peer, reason], 'close', this)) return;
+    emitGuarded(this, 'close', [peer, reason], this);
+  }
+
+  /**
+   * @internal A listener or hook threw or rejected: ERR_LISTENER_THREW, and the peer it concerns
+   * is closed. A reply that can no longer be written (ERR_NOT_CONNECTED from a peer that is
+   * closing) is reported as it is and closes nothing: messages still arriving are delivered.
+   */
+  listenerFault(thrown: unknown, event: string, peer: P | undefined): void {
+    if (peer !== undefined && thrown instanceof NotConnectedError && !peer.isOpen) {
+      this.reportError(thrown, peer, false);
+      return;
     }
+    const err = new ListenerError(event, thrown);
+    if (peer !== undefined) this.failPeer(peer, err);
+    else this.reportError(err, undefined);
   }
 
   /**
@@ -282,20 +343,40 @@ export abstract class SocketServer<P extends ServerPeer, L, A> extends TypedEmit
    * (a throwing listener or hook, a failing server socket) is a bug or an outage: error, with
    * the stack.
    */
-  protected reportError(err: SockframeError, peer: P | undefined, peerFault = isPeerFault(err, peer)): void {
+  protected reportError(
+    err: SockframeError,
+    peer: P | undefined,
+    peerFault = isPeerFault(err, peer !== undefined),
+  ): void {
     if (peerFault) this.log.warn({ code: err.code, detail: err.message, connId: peer?.id }, 'error');
     else this.log.error({ err, code: err.code, connId: peer?.id }, 'error');
-    this.emitError(err, peer);
+    this.emitError(err, peer, peerFault);
   }
 
-  /** The 'error' event and onError() hook for a fault already logged; a throwing listener is logged. */
-  protected emitError(err: SockframeError, peer: P | undefined): void {
-    try {
-      this.onError(err, peer);
-      if (this.listenerCount('error') > 0) this.emit('error', err, peer);
-    } catch (listenerErr) {
-      this.log.error({ err: listenerErr, connId: peer?.id }, "an 'error' listener threw");
+  /**
+   * The 'error' event and onError() hook for a fault already logged; a throwing listener is
+   * logged. When nobody observes the fault (no listener, no hook, no logger), it becomes a
+   * process warning (rate-limited; only the first of the peers' faults).
+   */
+  protected emitError(
+    err: SockframeError,
+    peer: P | undefined,
+    peerFault = isPeerFault(err, peer !== undefined),
+  ): void {
+    const heard = this.listenerCount('error') > 0 || this.onError !== SocketServer.prototype.onError;
+    if (!heard && !this.log.isLevelEnabled(peerFault ? 'warn' : 'error')) {
+      this.unobserved.note(err, peerFault);
     }
+    const errorFault: FaultSink<P> = { listenerFault: (thrown) => this.errorListenerFault(thrown, peer) };
+    // eslint-disable-next-line @typescript-eslint/unbound-method -- called on this
+    if (!callGuarded(this, this.onError, [err, peer], 'error', errorFault)) return;
+    emitGuarded(this, 'error', [err, peer], errorFault);
+  }
+
+  /** An 'error' listener or hook threw: logged, or a warning when there is no logger. */
+  private errorListenerFault(thrown: unknown, peer: P | undefined): void {
+    this.log.error({ err: thrown, connId: peer?.id }, "an 'error' listener threw");
+    if (!this.log.isLevelEnabled('error')) this.unobserved.note(new ListenerError('error', thrown), false);
   }
 
   /**
@@ -306,11 +387,7 @@ export abstract class SocketServer<P extends ServerPeer, L, A> extends TypedEmit
   protected dispatchDrop(info: DropInfo): void {
     this.droppedTotal++;
     this.dropLog.note(info);
-    try {
-      this.emit('drop', info);
-    } catch (err) {
-      this.reportError(new ListenerError('drop', err), undefined);
-    }
+    emitGuarded(this, 'drop', [info], this);
   }
 
   /** Fields that explain a drop in its log record (the limit that was reached). */
@@ -333,11 +410,7 @@ export abstract class SocketServer<P extends ServerPeer, L, A> extends TypedEmit
   }
 
   protected dispatchListening(address: A): void {
-    try {
-      this.emit('listening', address);
-    } catch (err) {
-      this.reportError(new ListenerError('listening', err), undefined);
-    }
+    emitGuarded(this, 'listening', [address], this);
   }
 }
 
@@ -346,15 +419,4 @@ function adapterFault(adapter: ServerAdapter, err: unknown, what: string): Sockf
   if (err instanceof SockframeError) return err;
   const reason = describe(err);
   return new AdapterUnavailableError(adapter.name, `The ${adapter.name} adapter ${what}: ${reason}`, err);
-}
-
-/** How long close() waits for peers before destroying them, unless given. */
-export const DEFAULT_CLOSE_TIMEOUT = 5_000;
-
-/** Validates close()'s options (servers and clients) and returns the timeout in ms. */
-export function checkCloseTimeout(options: CloseOptions | undefined): number {
-  if (options !== undefined && (typeof options !== 'object' || options === null)) {
-    throw new TypeError(`close() takes an options object; got ${show(options)}.`);
-  }
-  return checkTime('timeout', options?.timeout, DEFAULT_CLOSE_TIMEOUT);
 }

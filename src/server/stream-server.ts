@@ -1,7 +1,10 @@
+import { closeSync, openSync } from 'node:fs';
 import type { Server, Socket } from 'node:net';
+import { devNull } from 'node:os';
 import {
   AddressInUseError,
   AlreadyListeningError,
+  FramingHookError,
   ServerClosedError,
   SocketError,
   type SockframeError,
@@ -87,6 +90,15 @@ export interface StreamServerOptions {
    * @default none: broadcasts reach this server's connections only
    */
   adapter?: ServerAdapter;
+}
+
+/** How often a listening server checks that the process can still open descriptors. */
+const DESCRIPTOR_CHECK_INTERVAL_MS = 1_000;
+
+/** Errors that mean the process (EMFILE) or the system (ENFILE) is out of file descriptors. */
+function isOutOfDescriptors(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === 'EMFILE' || code === 'ENFILE';
 }
 
 /** Payload bytes shown (in hex) by a trace record of a received message. */
@@ -180,6 +192,13 @@ export abstract class StreamServer<L, A, Data = unknown> extends SocketServer<Co
   private readonly connectionLog: LazyChild<Connection<Data>>;
   private nextId = 0;
   private state: 'new' | 'listening' | 'closing' | 'closed' = 'new';
+  /**
+   * Out of file descriptors, libuv accepts and at once closes every connection that arrives, and
+   * Node hears nothing of it; so a listening server checks that it can open one, once a second.
+   */
+  private descriptorCheck: NodeJS.Timeout | undefined;
+  /** The code (EMFILE, ENFILE) while the process is out of descriptors; reported once per episode. */
+  private descriptorShortage: string | undefined;
   private boundAddress: A | undefined;
 
   /** Accepted sockets are made half-open, so replies reach peers that have ended their side. */
@@ -280,7 +299,14 @@ export abstract class StreamServer<L, A, Data = unknown> extends SocketServer<Co
       this.afterClose();
       throw new ServerClosedError('The server was closed before it started listening.');
     }
-    this.server.on('error', (err) => this.reportError(new SocketError(err), undefined));
+    this.server.on('error', (err) => {
+      if (isOutOfDescriptors(err)) this.noteDescriptorShortage(err);
+      else this.reportError(new SocketError(err), undefined);
+    });
+    if (process.platform !== 'win32') {
+      this.descriptorCheck = setInterval(() => this.checkDescriptors(), DESCRIPTOR_CHECK_INTERVAL_MS);
+      this.descriptorCheck.unref();
+    }
     this.boundAddress = this.shapeAddress();
     this.log.info({ address: this.boundAddress }, 'listening');
     this.dispatchListening(this.boundAddress);
@@ -304,12 +330,48 @@ export abstract class StreamServer<L, A, Data = unknown> extends SocketServer<Co
   }
 
   protected failPeer(conn: Connection<Data>, err: SockframeError): void {
-    conn.destroy(err);
+    conn.fault(err);
+  }
+
+  protected override handlerStarted(conn: Connection<Data>): void {
+    conn.handlerStarted();
+  }
+
+  protected override handlerSettled(conn: Connection<Data>): void {
+    conn.handlerSettled();
+  }
+
+  /** Whether one more descriptor can be opened; reports a shortage once and its end. */
+  private checkDescriptors(): void {
+    try {
+      closeSync(openSync(devNull, 'r'));
+    } catch (err) {
+      if (isOutOfDescriptors(err)) this.noteDescriptorShortage(err);
+      return;
+    }
+    if (this.descriptorShortage === undefined) return;
+    this.log.info({ code: this.descriptorShortage }, 'file descriptors available again: accepting');
+    this.descriptorShortage = undefined;
+  }
+
+  private noteDescriptorShortage(err: unknown): void {
+    if (this.descriptorShortage !== undefined) return;
+    const code = (err as { code: string }).code;
+    this.descriptorShortage = code;
+    const cause = Object.assign(
+      new Error(
+        `${code}: the process is out of file descriptors; new connections are refused until some are closed`,
+      ),
+      { code, syscall: 'accept' },
+    );
+    this.reportError(new SocketError(cause), undefined);
   }
 
   protected async shutdown(timeout: number): Promise<void> {
     const wasListening = this.state === 'listening';
     this.state = 'closing';
+    clearInterval(this.descriptorCheck);
+    this.descriptorCheck = undefined;
     const serverClosed = new Promise<void>((resolve) => {
       if (wasListening) this.server.close(() => resolve());
       else resolve();
@@ -329,6 +391,8 @@ export abstract class StreamServer<L, A, Data = unknown> extends SocketServer<Co
     if (left.length > 0) {
       this.log.warn({ connections: left.length }, 'destroying connections left at the close timeout');
       const gone = left.map((socket) => new Promise((resolve) => socket.once('close', resolve)));
+      // Through the connection where there is one, so that its close reason counts what was unsent.
+      for (const conn of open) conn.destroy();
       for (const socket of left) socket.destroy();
       await Promise.all(gone);
     }
@@ -353,7 +417,15 @@ export abstract class StreamServer<L, A, Data = unknown> extends SocketServer<Co
     const id = ++this.nextId;
     // Decided once per connection, so that the message path costs nothing when not tracing.
     const handlers = this.log.isLevelEnabled('trace') ? this.tracingHandlers : this.handlers;
-    const conn = new Connection<Data>(id, socket, this.settings, handlers, this.connectionLog);
+    let conn: Connection<Data>;
+    try {
+      conn = new Connection<Data>(id, socket, this.settings, handlers, this.connectionLog);
+    } catch (err) {
+      // The framing factory threw (or made something that is not a framing): no connection.
+      socket.destroy();
+      this.reportError(new FramingHookError(err), undefined);
+      return;
+    }
     tuneSocket(socket, this.settings.noDelay, this.settings.keepAlive);
     this.registry.set(id, conn);
     if (conn.logsAt('info')) conn.logger.info('connection accepted');

@@ -1,5 +1,6 @@
 import { createServer, type TLSSocket, type TlsOptions } from 'node:tls';
 import { SocketError } from '../errors';
+import { FLOOD_LOG_INTERVAL_MS, LogThrottle } from '../logger';
 import { checkTime } from '../options';
 import { StreamServer, type StreamServerOptions } from './stream-server';
 import { shapeInetAddress, type TcpAddress, type TcpListenOptions } from './tcp-server';
@@ -39,6 +40,22 @@ function tlsOnly(options: TlsServerOptions): TlsOptions {
 
 /** A TLS server; messages are framed inside the encrypted stream. */
 export class TlsServer<Data = unknown> extends StreamServer<TcpListenOptions, TcpAddress, Data> {
+  /** Anyone can fail handshakes as fast as they can connect: one warn record per second at most. */
+  private readonly handshakeLog = new LogThrottle<{ err: SocketError; remote: string | undefined }>(
+    FLOOD_LOG_INTERVAL_MS,
+    (count, { err, remote }, atOnce) => {
+      if (atOnce) {
+        this.log.warn({ code: err.code, detail: err.message, remote }, 'error');
+      } else {
+        this.log.warn(
+          { code: err.code, detail: err.message, failed: count, failedTotal: this.handshakesFailed },
+          'TLS handshakes failed',
+        );
+      }
+    },
+  );
+  private handshakesFailed = 0;
+
   constructor(options: TlsServerOptions) {
     if (typeof options !== 'object' || options === null) {
       throw new TypeError('TlsServer needs options with at least a key and a cert (or pfx).');
@@ -55,8 +72,17 @@ export class TlsServer<Data = unknown> extends StreamServer<TcpListenOptions, Tc
     this.server.on('tlsClientError', (err: Error, socket: TLSSocket) => {
       this.log.debug({ remote: socket.remoteAddress }, 'TLS handshake failed');
       socket.destroy();
-      this.reportError(new SocketError(err), undefined, true);
+      const fault = new SocketError(err);
+      this.handshakesFailed++;
+      this.handshakeLog.note({ err: fault, remote: socket.remoteAddress });
+      this.emitError(fault, undefined, true);
     });
+  }
+
+  /** Failed handshakes held back by the log's rate limit are logged before close() resolves. */
+  protected override async shutdown(timeout: number): Promise<void> {
+    await super.shutdown(timeout);
+    this.handshakeLog.flush();
   }
 
   protected readyEvent(): 'secureConnection' {
