@@ -120,6 +120,7 @@ describe('TcpClient options', () => {
   test('the defaults are the documented ones', () => {
     expect(STREAM_CLIENT_DEFAULTS).toEqual({
       maxMessageSize: 16 * 1024 * 1024,
+      maxHeaderBytes: 64 * 1024,
       maxPendingBytes: 16 * 1024 * 1024,
       connectTimeout: 10_000,
       idleTimeout: 0,

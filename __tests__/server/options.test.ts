@@ -19,6 +19,7 @@ afterEach(() => {
 test('the defaults are those documented', () => {
   expect(STREAM_SERVER_DEFAULTS).toEqual({
     maxMessageSize: 16 * 1024 * 1024,
+    maxHeaderBytes: 64 * 1024,
     maxPendingBytes: 16 * 1024 * 1024,
     maxConnections: 10_000,
     idleTimeout: 120_000,
