@@ -286,6 +286,14 @@ export class Connection<Data = unknown>
     return this.afterQueue();
   }
 
+  /** @internal Queues one framed message that other connections share and nobody changes. */
+  sendShared(frame: Buffer): boolean {
+    if (this.state > ENDING) throw new NotConnectedError(`Connection ${this.id} is not open`);
+    (this.batch ??= new WriteBatch(this.settings.arena)).share(frame);
+    this.messagesOut++;
+    return this.afterQueue();
+  }
+
   private queueEncoded(encoded: Buffer | readonly Buffer[]): void {
     const batch = (this.batch ??= new WriteBatch(this.settings.arena));
     if (Buffer.isBuffer(encoded)) batch.append(encoded);

@@ -6,40 +6,90 @@ export const COPY_LIMIT = 16 * 1024;
 /** The first slab of an arena; each next one is twice as big, up to MAX_SLAB_SIZE. */
 const MIN_SLAB_SIZE = 4 * 1024;
 const MAX_SLAB_SIZE = 64 * 1024;
+/** Written-out slabs an arena keeps for reuse (at most 4 MiB). */
+const MAX_FREE_SLABS = 64;
+
+/**
+ * A buffer regions are carved from, in order. `live` counts the regions opened in it and not yet
+ * released: a region is counted from the moment a batch starts writing into it (not from when it
+ * is sealed), so a slab with a batch still filling its region is never free.
+ */
+class Slab {
+  live = 0;
+  /** On the free list already (so that it can never be put there twice). */
+  recycled = false;
+  constructor(readonly buffer: Buffer) {}
+}
 
 /**
  * Where the write batches of one server (all its connections) or one client carve the space
- * their small frames are copied into. Space is handed out once: `used` only grows, and a slab
- * that is full is replaced, never reused, so the bytes of one batch can never be overwritten by
- * another, whatever is still queued in sockets. A replaced slab is freed by the garbage
- * collector once the last socket holding a view of it has written that view out (this is how
- * Node's own Buffer pool works).
+ * their small frames are copied into. Nothing is shared with other servers or clients.
+ *
+ * Space is handed out in order and once per use of a slab: `used` only grows. A slab is reused
+ * only when it has been replaced as the current one and every region ever opened in it has been
+ * released: written to a socket that passed the bytes on to the operating system at once, or
+ * dropped unwritten. A slab any of whose regions a socket still holds is never reused; the
+ * garbage collector frees it once the socket is done with it. So bytes queued on one connection
+ * can never be overwritten by another connection's, whatever the mix of sizes and turns.
  *
  * Slabs start small and grow while the arena is busy, so an owner that sends little holds
- * little, and a flood gets 64 KiB slabs (one system call's worth).
+ * little, and a flood gets 64 KiB slabs (one system call's worth) recycled through a short free
+ * list instead of fresh memory for every 64 KiB.
  */
 export class SlabArena {
   /** The slab regions are carved from; undefined until the first frame. */
-  slab: Buffer | undefined = undefined;
-  /** Bytes of `slab` handed out. */
+  current: Slab | undefined = undefined;
+  /** Bytes of `current` handed out. */
   used = 0;
   private nextSize = MIN_SLAB_SIZE;
+  private readonly free: Buffer[] = [];
 
-  /** Replaces the slab with a fresh one of at least `size` bytes. */
-  renew(size: number): Buffer {
-    const slab = Buffer.allocUnsafe(Math.max(this.nextSize, size));
-    this.nextSize = Math.min(MAX_SLAB_SIZE, this.nextSize * 2);
-    this.slab = slab;
-    this.used = 0;
+  /** Opens a region of at least `size` bytes at `used` in the current slab (replaced if full). */
+  open(size: number): Slab {
+    let slab = this.current;
+    if (slab === undefined || this.used + size > slab.buffer.length) {
+      if (slab !== undefined) this.retire(slab);
+      const reused = size <= MAX_SLAB_SIZE && this.nextSize === MAX_SLAB_SIZE ? this.free.pop() : undefined;
+      slab = new Slab(reused ?? Buffer.allocUnsafe(Math.max(this.nextSize, size)));
+      this.nextSize = Math.min(MAX_SLAB_SIZE, this.nextSize * 2);
+      this.current = slab;
+      this.used = 0;
+    }
+    slab.live++;
     return slab;
+  }
+
+  /** A region is done with: written out and passed on, or dropped unwritten. */
+  release(slab: Slab): void {
+    slab.live--;
+    if (slab !== this.current) this.recycle(slab);
+  }
+
+  private retire(slab: Slab): void {
+    this.current = undefined;
+    this.recycle(slab);
+  }
+
+  private recycle(slab: Slab): void {
+    if (
+      slab.live === 0 &&
+      !slab.recycled &&
+      slab.buffer.length === MAX_SLAB_SIZE &&
+      this.free.length < MAX_FREE_SLABS
+    ) {
+      slab.recycled = true;
+      this.free.push(slab.buffer);
+    }
   }
 }
 
-/** Where a batch is written: a socket, or anything with its write, cork and uncork. */
+/** Where a batch is written: a socket, or anything with its write, cork, uncork and backlog. */
 export interface BatchSink {
   write(chunk: Buffer, callback?: (err?: Error | null) => void): boolean;
   cork(): void;
   uncork(): void;
+  /** Bytes given to write() and not yet passed on; 0 right after a write means all were. */
+  readonly writableLength: number;
 }
 
 /** A framing that writes its header in place (the fast path of send()). */
@@ -58,10 +108,11 @@ export type HeaderFraming = LengthFraming & {
  * has carved space after it; otherwise the region is sealed and a new one begins.
  */
 export class WriteBatch {
-  /** Sealed chunks, in order. */
+  /** Sealed chunks, in order, and for each the slab its region is in (undefined: by reference). */
   private readonly parts: Buffer[] = [];
+  private readonly slabs: (Slab | undefined)[] = [];
   /** The open region: [start, end) of `slab`. */
-  private slab: Buffer | undefined = undefined;
+  private slab: Slab | undefined = undefined;
   private start = 0;
   private end = 0;
   /** Bytes queued. */
@@ -75,12 +126,25 @@ export class WriteBatch {
     if (length >= COPY_LIMIT) {
       this.seal();
       this.parts.push(chunk);
+      this.slabs.push(undefined);
     } else if (length > 0) {
-      const slab = this.reserve(length);
-      chunk.copy(slab, this.end);
+      const buffer = this.reserve(length);
+      chunk.copy(buffer, this.end);
       this.advance(length);
     }
     this.bytes += length;
+  }
+
+  /**
+   * Queues a frame by reference, whatever its size: for frames that nobody changes afterwards
+   * and that several batches queue at once (a broadcast), which are then copied only when the
+   * batch is joined into one write.
+   */
+  share(frame: Buffer): void {
+    this.seal();
+    this.parts.push(frame);
+    this.slabs.push(undefined);
+    this.bytes += frame.length;
   }
 
   /**
@@ -92,8 +156,8 @@ export class WriteBatch {
     const length = payload.length;
     const maxHeader = framing.maxHeaderSize;
     const big = length >= COPY_LIMIT;
-    const slab = this.reserve(big ? maxHeader : maxHeader + length);
-    const headerSize = framing.encodeHeader(length, slab, this.end);
+    const buffer = this.reserve(big ? maxHeader : maxHeader + length);
+    const headerSize = framing.encodeHeader(length, buffer, this.end);
     if (!(headerSize >= 0 && headerSize <= maxHeader)) {
       throw new RangeError(
         `The framing's encodeHeader wrote ${String(headerSize)} bytes; its maxHeaderSize is ${maxHeader}.`,
@@ -103,8 +167,9 @@ export class WriteBatch {
       this.advance(headerSize);
       this.seal();
       this.parts.push(payload);
+      this.slabs.push(undefined);
     } else {
-      payload.copy(slab, this.end + headerSize);
+      payload.copy(buffer, this.end + headerSize);
       this.advance(headerSize + length);
     }
     this.bytes += headerSize + length;
@@ -112,14 +177,36 @@ export class WriteBatch {
 
   /**
    * Hands every queued chunk to `sink`, in order and in as few writes as it allows (one write, or
-   * a corked run that the socket sends as one writev), leaving the batch empty. `done`, when
-   * given, is passed to the last write: the sink calls it once everything before it is written.
+   * a corked run that the socket sends as one writev; parts of less than COPY_LIMIT in all are
+   * joined into one buffer first), leaving the batch empty. `done`, when given, is passed to the
+   * last write: the sink calls it once everything before it is written. When the sink passed
+   * everything on at once, the slab regions are released for reuse; otherwise the sink holds them
+   * and their slabs are left to the garbage collector.
    */
   writeTo(sink: BatchSink, done?: (err?: Error | null) => void): void {
     this.seal();
     const parts = this.parts;
+    const slabs = this.slabs;
     const last = parts.length - 1;
-    if (last === 0) {
+    if (last > 0 && this.bytes < COPY_LIMIT) {
+      // Regions broken up by other batches' frames (fan-out): copied into one region, since one
+      // write costs less than a writev of many small parts; the parts are done with at once.
+      const arena = this.arena;
+      const slab = arena.open(this.bytes);
+      const joined = slab.buffer.subarray(arena.used, arena.used + this.bytes);
+      arena.used += this.bytes;
+      let at = 0;
+      for (let i = 0; i <= last; i++) {
+        at += (parts[i] as Buffer).copy(joined, at);
+        const from = slabs[i];
+        if (from !== undefined) arena.release(from);
+      }
+      parts.length = 0;
+      slabs.length = 0;
+      parts.push(joined);
+      slabs.push(slab);
+      sink.write(joined, done);
+    } else if (last === 0) {
       sink.write(parts[0] as Buffer, done);
     } else {
       sink.cork();
@@ -127,48 +214,63 @@ export class WriteBatch {
       sink.write(parts[last] as Buffer, done);
       sink.uncork();
     }
-    parts.length = 0;
-    this.bytes = 0;
+    this.letGo(sink.writableLength === 0);
   }
 
   /** Drops everything queued. */
   clear(): void {
     this.seal();
+    this.letGo(true);
+  }
+
+  /**
+   * Empties the batch. Its regions are released when nobody holds them; regions a sink still
+   * holds stay counted for good, so their slabs are never reused.
+   */
+  private letGo(released: boolean): void {
+    const slabs = this.slabs;
+    if (released) for (const slab of slabs) if (slab !== undefined) this.arena.release(slab);
     this.parts.length = 0;
+    slabs.length = 0;
     this.bytes = 0;
   }
 
-  /** A slab with at least `size` free bytes at `this.end`, extending the open region if it can. */
+  /** A buffer with at least `size` free bytes at `this.end`, extending the open region if it can. */
   private reserve(size: number): Buffer {
     const arena = this.arena;
-    let slab = arena.slab;
+    const slab = this.slab;
     if (
       slab !== undefined &&
-      slab === this.slab &&
+      slab === arena.current &&
       arena.used === this.end &&
-      this.end + size <= slab.length
+      this.end + size <= slab.buffer.length
     ) {
-      return slab;
+      return slab.buffer;
     }
     this.seal();
-    if (slab === undefined || arena.used + size > slab.length) slab = arena.renew(size);
-    this.slab = slab;
+    const opened = arena.open(size);
+    this.slab = opened;
     this.start = arena.used;
     this.end = arena.used;
-    return slab;
+    return opened.buffer;
   }
 
-  /** Takes `length` more bytes into the open region: they are this batch's for good. */
+  /** Takes `length` more bytes into the open region: they are this batch's until released. */
   private advance(length: number): void {
     this.end += length;
     this.arena.used = this.end;
   }
 
-  /** Closes the open region so that it can be written out. */
+  /** Closes the open region so that it can be written out (an empty one is released at once). */
   private seal(): void {
     const slab = this.slab;
     if (slab === undefined) return;
-    if (this.end > this.start) this.parts.push(slab.subarray(this.start, this.end));
+    if (this.end > this.start) {
+      this.parts.push(slab.buffer.subarray(this.start, this.end));
+      this.slabs.push(slab);
+    } else {
+      this.arena.release(slab);
+    }
     this.slab = undefined;
     this.start = 0;
     this.end = 0;

@@ -317,12 +317,20 @@ export abstract class StreamServer<L, A, Data = unknown> extends SocketServer<Co
     payload: Payload,
     filter: ((conn: Connection<Data>) => boolean) | undefined,
   ): number {
-    const shared = typeof this.settings.framing === 'function' ? undefined : this.settings.framing;
-    const encoded = shared === undefined ? undefined : encodePayload(shared, payload);
+    const framing = typeof this.settings.framing === 'function' ? undefined : this.settings.framing;
+    // Encoded once, into a buffer of our own (so a caller reusing its payload buffer changes
+    // nothing), which every connection then queues by reference.
+    const encoded = framing === undefined ? undefined : encodePayload(framing, payload);
+    const frame =
+      encoded === undefined
+        ? undefined
+        : Buffer.isBuffer(encoded)
+          ? Buffer.from(encoded)
+          : Buffer.concat(encoded);
     let sent = 0;
     for (const conn of this.registry.values()) {
       if (!conn.isOpen || (filter !== undefined && !filter(conn))) continue;
-      if (encoded !== undefined) conn.sendEncoded(encoded);
+      if (frame !== undefined) conn.sendShared(frame);
       else conn.send(payload);
       sent++;
     }
