@@ -21,6 +21,8 @@ export {
   QueueFullError,
   AdapterUnavailableError,
   AdapterMessageError,
+  NotListeningError,
+  TlsVerificationError,
 } from './errors';
 export type { SockframeErrorCode, SockframeErrorOptions } from './errors';
 

@@ -6,6 +6,7 @@ import {
   QueueFullError,
   SocketError,
   SockframeError,
+  TlsVerificationError,
 } from '../errors';
 import {
   Connection,
@@ -20,7 +21,7 @@ import { DEFAULT_MAX_MESSAGE_SIZE } from '../framing/assembler';
 import { resolveFraming, type Framing, type FramingOption } from '../framing/framing';
 import { defaultLengthField } from '../framing/length-field';
 import { componentLogger, LazyChild, type LoggerOption } from '../logger';
-import { checkBoolean, checkSize, checkTime, show } from '../options';
+import { checkBoolean, checkOptionKeys, checkSize, checkTime, optionKeys, show } from '../options';
 import type { CloseOptions } from '../server/socket-server';
 import { checkCloseTimeout } from '../server/socket-server';
 import { tuneSocket } from '../server/stream-server';
@@ -112,6 +113,29 @@ export interface StreamClientOptions {
   logger?: LoggerOption;
 }
 
+/** The names of StreamClientOptions, for the unknown-key check. */
+export const STREAM_CLIENT_KEYS = optionKeys<StreamClientOptions>()(
+  'framing',
+  'maxMessageSize',
+  'maxPendingBytes',
+  'connectTimeout',
+  'idleTimeout',
+  'messageTimeout',
+  'noDelay',
+  'keepAlive',
+  'reconnect',
+  'queueWhileDisconnected',
+  'logger',
+);
+
+const RECONNECT_KEYS = optionKeys<ReconnectOptions>()(
+  'initialDelay',
+  'maxDelay',
+  'factor',
+  'jitter',
+  'maxAttempts',
+);
+
 export const STREAM_CLIENT_DEFAULTS = Object.freeze({
   maxMessageSize: DEFAULT_MAX_MESSAGE_SIZE,
   maxPendingBytes: 16 * 1024 * 1024,
@@ -139,6 +163,7 @@ function resolveReconnect(option: boolean | ReconnectOptions | undefined): Resol
   if (typeof option !== 'object' || option === null) {
     throw new TypeError(`The "reconnect" option must be a boolean or an object; got ${show(option)}.`);
   }
+  checkOptionKeys('the "reconnect" option', option, RECONNECT_KEYS);
   const factor = option.factor ?? RECONNECT_DEFAULTS.factor;
   if (typeof factor !== 'number' || !Number.isFinite(factor) || factor < 1) {
     throw new TypeError(`The "reconnect.factor" option must be a number of at least 1; got ${show(factor)}.`);
@@ -184,9 +209,6 @@ export abstract class StreamClient extends SocketClient {
   private conn: Connection | undefined;
   private connecting: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
-  private closedForGood = false;
-  /** Cancels the attempt or backoff wait in progress. */
-  private cancelWait: ((err: SockframeError) => void) | undefined;
   private queue: (Buffer | readonly Buffer[])[] = [];
   private queuedBytes = 0;
   /** send() returned false while queueing: a 'drain' is owed once the queue is handed over. */
@@ -197,10 +219,11 @@ export abstract class StreamClient extends SocketClient {
   /** Each connection's child logger `{ connId }`, derived on its first record. */
   private readonly connectionLog: LazyChild<Connection>;
 
-  protected constructor(options: StreamClientOptions, component: string) {
+  protected constructor(options: StreamClientOptions, component: string, known: ReadonlySet<string>) {
     if (typeof options !== 'object' || options === null) {
       throw new TypeError('Client options must be an object.');
     }
+    checkOptionKeys(new.target.name, options, known);
     super(componentLogger(options.logger, component));
     const framing = options.framing ?? defaultLengthField();
     this.encoder = resolveFraming(framing);
@@ -278,9 +301,15 @@ export abstract class StreamClient extends SocketClient {
     this.unfinish();
     // An attempt under way (another connect(), or reconnecting) is joined.
     if (this.connecting !== undefined) return joinAttempt(this.connecting, signal);
-    this.connecting = this.run(signal, 0).finally(() => {
-      this.connecting = undefined;
-    });
+    this.connecting = this.run(signal, 0)
+      .catch((err: unknown) => {
+        // Not the network's fault, and not the caller's: reported as well as rejected.
+        if (err instanceof TlsVerificationError) this.reportError(err);
+        throw err;
+      })
+      .finally(() => {
+        this.connecting = undefined;
+      });
     return this.connecting;
   }
 
@@ -310,9 +339,8 @@ export abstract class StreamClient extends SocketClient {
   close(options?: CloseOptions): Promise<void> {
     if (this.closing !== undefined) return this.closing;
     const timeout = checkCloseTimeout(options);
-    this.closedForGood = true;
-    this.finish();
-    this.cancelWait?.(new ConnectAbortedError('The client was closed'));
+    // Aborts the attempt or backoff wait under way, and every later step checks it.
+    this.closeForGood();
     if (this.queue.length > 0) {
       const count = this.queue.length;
       this.queue = [];
@@ -322,7 +350,11 @@ export abstract class StreamClient extends SocketClient {
       );
     }
     const conn = this.conn;
-    this.closing = (conn === undefined ? Promise.resolve() : this.endConnection(conn, timeout)).then(() => {
+    const attempt = this.connecting?.catch(() => {});
+    this.closing = Promise.all([
+      conn === undefined ? undefined : this.endConnection(conn, timeout),
+      attempt,
+    ]).then(() => {
       this.log.info('client closed');
     });
     return this.closing;
@@ -349,6 +381,11 @@ export abstract class StreamClient extends SocketClient {
     else this.reportError(err);
   }
 
+  /** Node's error from a failed attempt as a SockframeError; TLS tells a refused certificate apart. */
+  protected connectError(err: Error, _socket: Socket): SockframeError {
+    return new SocketError(err);
+  }
+
   /** Tries to connect, retrying under the policy. `attempt` retries have been made already. */
   private async run(signal: AbortSignal | undefined, attempt: number): Promise<void> {
     let retries = attempt;
@@ -358,6 +395,7 @@ export abstract class StreamClient extends SocketClient {
         const delayMs = backoffDelay(policy, retries);
         this.log.info({ attempt: retries, delayMs }, 'reconnecting');
         this.dispatchSimple('reconnecting', { attempt: retries, delayMs });
+        // close() from a 'reconnecting' listener: no wait, no attempt.
         await this.wait(delayMs, signal);
       }
       try {
@@ -365,36 +403,41 @@ export abstract class StreamClient extends SocketClient {
         return;
       } catch (err) {
         // Only network faults are retried: anything else (a TypeError from the socket's own
-        // options, say) would fail the same way every time.
+        // options, a certificate the client refused) would fail the same way every time.
         if (!(err instanceof SockframeError)) throw err;
-        const error = err;
-        if (error instanceof ConnectAbortedError || this.closedForGood) throw error;
-        this.log.debug({ err: error, attempt: retries }, 'connect attempt failed');
+        if (!isRetryable(err) || this.closedForGood) throw err;
+        this.log.debug({ err, attempt: retries }, 'connect attempt failed');
         const policy = this.reconnectPolicy;
-        if (policy === undefined || retries >= policy.maxAttempts) throw error;
+        if (policy === undefined || retries >= policy.maxAttempts) throw err;
         retries++;
       }
     }
   }
 
+  /** Waits `ms`, or rejects at once when `signal` aborts or the client is closed for good. */
   private wait(ms: number, signal: AbortSignal | undefined): Promise<void> {
     return new Promise<void>((resolve, reject) => {
+      const closed = this.closeSignal;
+      if (closed.aborted) return reject(closed.reason as SockframeError);
       const done = (err?: SockframeError): void => {
         clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);
-        this.cancelWait = undefined;
+        closed.removeEventListener('abort', onClose);
         if (err === undefined) resolve();
         else reject(err);
       };
       const onAbort = (): void => done(new ConnectAbortedError('Aborted', signal?.reason));
+      const onClose = (): void => done(closed.reason as SockframeError);
       const timer = setTimeout(() => done(), ms);
-      this.cancelWait = done;
       signal?.addEventListener('abort', onAbort, { once: true });
+      closed.addEventListener('abort', onClose, { once: true });
     });
   }
 
   private attempt(signal: AbortSignal | undefined): Promise<void> {
     return new Promise<void>((resolve, reject) => {
+      const closed = this.closeSignal;
+      if (closed.aborted) return reject(closed.reason as SockframeError);
       if (this.log.isLevelEnabled('debug')) this.log.debug({ target: this.describeTarget() }, 'connecting');
       const socket = this.createSocket();
       const ready = this.readyEvent();
@@ -402,32 +445,28 @@ export abstract class StreamClient extends SocketClient {
       const cleanup = (): void => {
         if (timer !== undefined) clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);
+        closed.removeEventListener('abort', onClose);
         socket.off('error', onError);
         socket.off(ready, onReady);
-        this.cancelWait = undefined;
       };
       const fail = (err: SockframeError): void => {
         cleanup();
         socket.destroy();
         reject(err);
       };
-      const onError = (err: Error): void => fail(new SocketError(err));
+      const onError = (err: Error): void => fail(this.connectError(err, socket));
       const onAbort = (): void => fail(new ConnectAbortedError('Aborted', signal?.reason));
+      const onClose = (): void => fail(closed.reason as SockframeError);
       const onReady = (): void => {
         cleanup();
-        if (this.closedForGood) {
-          socket.destroy();
-          reject(new ConnectAbortedError('The client was closed'));
-          return;
-        }
         this.adopt(socket);
         resolve();
       };
       if (this.connectTimeout > 0) {
         timer = setTimeout(() => fail(new ConnectTimeoutError(this.connectTimeout)), this.connectTimeout);
       }
-      this.cancelWait = fail;
       signal?.addEventListener('abort', onAbort, { once: true });
+      closed.addEventListener('abort', onClose, { once: true });
       socket.once('error', onError);
       socket.once(ready, onReady);
     });
@@ -458,12 +497,16 @@ export abstract class StreamClient extends SocketClient {
 
   private onConnectionClosed(conn: Connection, reason: CloseReason): void {
     // A connection that a newer connect() already replaced ends without ending the client.
-    const current = this.conn === conn;
-    if (current) this.conn = undefined;
-    const retry = current && this.reconnectPolicy !== undefined && !this.closedForGood;
-    if (current && !retry) this.finish();
+    if (this.conn !== conn) {
+      this.dispatchClose(reason);
+      return;
+    }
+    this.conn = undefined;
+    const retry = this.reconnectPolicy !== undefined && !this.closedForGood;
+    if (!retry) this.finish();
     this.dispatchClose(reason);
-    if (!retry || this.connecting !== undefined) return;
+    // Checked again after the listeners: one of them may have called close() (which finished).
+    if (!retry || this.closedForGood || this.connecting !== undefined) return;
     const running = this.run(undefined, 1);
     this.connecting = running;
     running.then(
@@ -472,11 +515,16 @@ export abstract class StreamClient extends SocketClient {
       },
       (err: unknown) => {
         if (this.connecting === running) this.connecting = undefined;
+        this.finish();
         if (err instanceof ConnectAbortedError) return;
         this.log.warn({ err }, 'giving up reconnecting');
-        this.finish();
         this.reportError(err as SockframeError);
       },
     );
   }
+}
+
+/** Faults worth another attempt: the network's, not the caller's (or a refused certificate). */
+function isRetryable(err: SockframeError): boolean {
+  return err.code === 'ERR_SOCKET' || err.code === 'ERR_CONNECT_TIMEOUT';
 }

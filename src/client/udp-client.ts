@@ -12,7 +12,7 @@ import {
 } from '../datagram';
 import type { Framing, FramingOption } from '../framing/framing';
 import { componentLogger, type LoggerOption } from '../logger';
-import { checkPort, checkSize, checkString } from '../options';
+import { checkOptionKeys, checkPort, checkSize, checkString, optionKeys } from '../options';
 import type { CloseOptions } from '../server/socket-server';
 import { checkCloseTimeout } from '../server/socket-server';
 import { connectSignal, joinAttempt, SocketClient } from './socket-client';
@@ -60,6 +60,19 @@ export interface UdpClientOptions {
   logger?: LoggerOption;
 }
 
+const UDP_CLIENT_KEYS = optionKeys<UdpClientOptions>()(
+  'type',
+  'port',
+  'host',
+  'framing',
+  'maxMessageSize',
+  'localAddress',
+  'localPort',
+  'recvBufferSize',
+  'sendBufferSize',
+  'logger',
+);
+
 /** Counters of a UdpClient since it was created. */
 export interface UdpClientStats {
   readonly datagramsIn: number;
@@ -97,9 +110,7 @@ export class UdpClient extends SocketClient {
 
   private socket: Socket | undefined;
   private connecting: Promise<void> | undefined;
-  private cancelConnect: ((err: SockframeError) => void) | undefined;
   private closing: Promise<void> | undefined;
-  private closedForGood = false;
   private pendingSends = 0;
   private sendsSettled: (() => void) | undefined;
   private needDrain = false;
@@ -115,6 +126,7 @@ export class UdpClient extends SocketClient {
     if (typeof options !== 'object' || options === null) {
       throw new TypeError('UdpClient options must be an object with a type and a port.');
     }
+    checkOptionKeys(new.target.name, options, UDP_CLIENT_KEYS);
     const type = checkUdpType(options.type);
     super(componentLogger(options.logger, 'udp-client'));
     this.type = type;
@@ -227,9 +239,8 @@ export class UdpClient extends SocketClient {
   close(options?: CloseOptions): Promise<void> {
     if (this.closing !== undefined) return this.closing;
     const timeout = checkCloseTimeout(options);
-    this.closedForGood = true;
-    this.finish();
-    this.cancelConnect?.(new ConnectAbortedError('The client was closed'));
+    // Aborts an attempt under way.
+    this.closeForGood();
     const socket = this.socket;
     this.socket = undefined;
     this.closing = this.shutdown(socket, timeout);
@@ -247,6 +258,7 @@ export class UdpClient extends SocketClient {
 
   private attempt(signal: AbortSignal | undefined): Promise<void> {
     return new Promise<void>((resolve, reject) => {
+      const closed = this.closeSignal;
       const target = this.describeTarget();
       this.log.debug({ target }, 'connecting');
       const socket = createSocket({ type: this.type, ...this.bufferSizes });
@@ -256,7 +268,7 @@ export class UdpClient extends SocketClient {
         signal?.removeEventListener('abort', onAbort);
         socket.off('error', onError);
         socket.off('connect', onConnect);
-        this.cancelConnect = undefined;
+        closed.removeEventListener('abort', onClose);
       };
       const fail = (err: SockframeError): void => {
         cleanup();
@@ -267,12 +279,13 @@ export class UdpClient extends SocketClient {
       };
       const onError = (err: Error): void => fail(new SocketError(err));
       const onAbort = (): void => fail(new ConnectAbortedError('Aborted', signal?.reason));
+      const onClose = (): void => fail(closed.reason as SockframeError);
       const onConnect = (): void => {
         cleanup();
         this.adopt(socket, target);
         resolve();
       };
-      this.cancelConnect = fail;
+      closed.addEventListener('abort', onClose, { once: true });
       signal?.addEventListener('abort', onAbort, { once: true });
       socket.on('error', onError);
       socket.once('connect', onConnect);

@@ -10,7 +10,7 @@ import {
   type LengthFraming,
 } from './framing';
 import { fourByteField, lengthField } from './length-field';
-import { checkSize } from '../options';
+import { checkOptionKeys, checkSize, optionKeys } from '../options';
 
 /** 16 MiB: the default limit on one whole frame, header included. */
 export const DEFAULT_MAX_MESSAGE_SIZE = 16 * 1024 * 1024;
@@ -31,6 +31,13 @@ export interface MessageAssemblerOptions {
   /** Receives the first framing error; after it the assembler delivers nothing more. */
   onError: (err: SockframeError) => void;
 }
+
+const ASSEMBLER_KEYS = optionKeys<MessageAssemblerOptions>()(
+  'framing',
+  'maxMessageSize',
+  'onMessage',
+  'onError',
+);
 
 /** Bytes of a straddling header copied at once, so NEED_MORE hooks cost amortised linear time. */
 const MIN_HEAD_COPY = 64;
@@ -91,6 +98,7 @@ export class MessageAssembler {
     if (typeof options !== 'object' || options === null) {
       throw new TypeError('MessageAssembler needs an options object with onMessage and onError.');
     }
+    checkOptionKeys('MessageAssembler', options, ASSEMBLER_KEYS);
     if (typeof options.onMessage !== 'function') {
       throw new TypeError('The "onMessage" option must be a function.');
     }

@@ -17,7 +17,7 @@ import { DEFAULT_MAX_MESSAGE_SIZE } from '../framing/assembler';
 import { resolveFraming, type FramingOption } from '../framing/framing';
 import { defaultLengthField } from '../framing/length-field';
 import { componentLogger, LazyChild, type LoggerOption } from '../logger';
-import { checkBoolean, checkSize, checkTime } from '../options';
+import { checkBoolean, checkOptionKeys, checkSize, checkTime, optionKeys } from '../options';
 import { checkAdapter, type ServerAdapter } from '../adapters/adapter';
 import { DEFAULT_CLOSE_TIMEOUT, SocketServer } from './socket-server';
 
@@ -82,6 +82,20 @@ export interface StreamServerOptions {
   adapter?: ServerAdapter;
 }
 
+/** The names of StreamServerOptions, for the unknown-key check. */
+export const STREAM_SERVER_KEYS = optionKeys<StreamServerOptions>()(
+  'framing',
+  'maxMessageSize',
+  'maxPendingBytes',
+  'maxConnections',
+  'idleTimeout',
+  'messageTimeout',
+  'noDelay',
+  'keepAlive',
+  'logger',
+  'adapter',
+);
+
 /** Payload bytes shown (in hex) by a trace record of a received message. */
 const TRACED_PAYLOAD_BYTES = 256;
 
@@ -103,10 +117,15 @@ interface ResolvedStreamOptions extends ConnectionSettings {
   keepAlive: boolean | number;
 }
 
-export function resolveStreamServerOptions(options: StreamServerOptions): ResolvedStreamOptions {
+export function resolveStreamServerOptions(
+  options: StreamServerOptions,
+  owner = 'a server',
+  known: ReadonlySet<string> = STREAM_SERVER_KEYS,
+): ResolvedStreamOptions {
   if (typeof options !== 'object' || options === null) {
     throw new TypeError('Server options must be an object.');
   }
+  checkOptionKeys(owner, options, known);
   const framing = options.framing ?? defaultLengthField();
   if (typeof framing !== 'function') resolveFraming(framing); // validates now, not at first connection
   const keepAlive = options.keepAlive ?? STREAM_SERVER_DEFAULTS.keepAlive;
@@ -168,8 +187,13 @@ export abstract class StreamServer<L, A, Data = unknown> extends SocketServer<Co
   private boundAddress: A | undefined;
 
   /** Accepted sockets are made half-open, so replies reach peers that have ended their side. */
-  protected constructor(options: StreamServerOptions, component: string, server: Server) {
-    const settings = resolveStreamServerOptions(options);
+  protected constructor(
+    options: StreamServerOptions,
+    component: string,
+    server: Server,
+    known: ReadonlySet<string> = STREAM_SERVER_KEYS,
+  ) {
+    const settings = resolveStreamServerOptions(options, new.target.name, known);
     super(componentLogger(options.logger, component), checkAdapter(options.adapter));
     this.settings = settings;
     this.server = server;

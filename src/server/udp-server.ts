@@ -18,7 +18,16 @@ import {
 } from '../datagram';
 import type { Framing, FramingOption } from '../framing/framing';
 import { componentLogger, FLOOD_LOG_INTERVAL_MS, LogThrottle, type LoggerOption } from '../logger';
-import { checkBoolean, checkPort, checkSize, checkString, checkTime, show } from '../options';
+import {
+  checkBoolean,
+  checkOptionKeys,
+  checkPort,
+  checkSize,
+  checkString,
+  checkTime,
+  optionKeys,
+  show,
+} from '../options';
 import { UdpPeer, peerKey, type UdpPeerOwner } from '../udp-peer';
 import { DEFAULT_CLOSE_TIMEOUT, SocketServer } from './socket-server';
 import { checkAdapter, type ServerAdapter } from '../adapters/adapter';
@@ -84,6 +93,20 @@ export interface UdpServerOptions {
    */
   adapter?: ServerAdapter;
 }
+
+const UDP_SERVER_KEYS = optionKeys<UdpServerOptions>()(
+  'type',
+  'maxPeers',
+  'peerIdleTimeout',
+  'maxMessageSize',
+  'framing',
+  'reuseAddr',
+  'ipv6Only',
+  'recvBufferSize',
+  'sendBufferSize',
+  'logger',
+  'adapter',
+);
 
 /** The defaults of UdpServerOptions, in one place. */
 export const UDP_SERVER_DEFAULTS = Object.freeze({
@@ -181,6 +204,7 @@ export class UdpServer<Data = unknown> extends SocketServer<UdpPeer<Data>, UdpLi
     if (typeof options !== 'object' || options === null) {
       throw new TypeError("UdpServer options must be an object with a type ('udp4' or 'udp6').");
     }
+    checkOptionKeys(new.target.name, options, UDP_SERVER_KEYS);
     const type = checkUdpType(options.type);
     super(componentLogger(options.logger, 'udp-server'), checkAdapter(options.adapter));
     this.type = type;
