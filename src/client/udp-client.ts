@@ -106,12 +106,13 @@ export class UdpClient extends SocketClient {
   private readonly framing: Framing | undefined;
   private readonly reader: DatagramReader;
   private readonly maxDatagram: number;
-  private readonly sendCallback: (err: Error | null) => void;
 
   private socket: Socket | undefined;
   private connecting: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
   private pendingSends = 0;
+  /** Bytes handed to the socket whose send callback has not run yet. */
+  private bytesInFlight = 0;
   private sendsSettled: (() => void) | undefined;
   private needDrain = false;
 
@@ -158,7 +159,6 @@ export class UdpClient extends SocketClient {
       this.framing,
       checkSize('maxMessageSize', options.maxMessageSize, this.maxDatagram),
     );
-    this.sendCallback = (err) => this.sendDone(err);
   }
 
   /** True from connect() until close(). */
@@ -208,8 +208,8 @@ export class UdpClient extends SocketClient {
   /**
    * Sends one datagram, framed when a framing with an encoder was given. Throws
    * ERR_DATAGRAM_TOO_LARGE when it would not fit, ERR_NOT_CONNECTED before connect() and after
-   * close(). Returns false when more than 256 KiB wait in the socket's send queue; 'drain' follows
-   * once it has emptied.
+   * close(). Returns false when more than 256 KiB sent have not left the socket yet; 'drain'
+   * follows once they have.
    */
   send(payload: Payload): boolean {
     const socket = this.socket;
@@ -221,11 +221,14 @@ export class UdpClient extends SocketClient {
       );
     }
     const { data, size } = encodeDatagram(this.framing, payload, this.maxDatagram);
-    socket.send(data, this.sendCallback);
+    // Counted from the callbacks rather than asked of getSendQueueSize(), which Deno's node:dgram
+    // lacks (and which Node leaves at 0 while a datagram waits for its address lookup).
+    socket.send(data, (err) => this.sendDone(err, size));
     this.pendingSends++;
+    this.bytesInFlight += size;
     this.datagramsOut++;
     this.bytesOut += size;
-    if (socket.getSendQueueSize() >= WRITE_HIGH_WATER_MARK) {
+    if (this.bytesInFlight >= WRITE_HIGH_WATER_MARK) {
       this.needDrain = true;
       return false;
     }
@@ -322,11 +325,12 @@ export class UdpClient extends SocketClient {
     this.dispatchMessage(message);
   }
 
-  private sendDone(err: Error | null): void {
+  private sendDone(err: Error | null, size: number): void {
     this.pendingSends--;
+    this.bytesInFlight -= size;
     const socket = this.socket;
     if (err !== null && socket !== undefined) this.reportError(new SocketError(err));
-    if (this.needDrain && socket !== undefined && socket.getSendQueueSize() < WRITE_HIGH_WATER_MARK) {
+    if (this.needDrain && socket !== undefined && this.bytesInFlight < WRITE_HIGH_WATER_MARK) {
       this.needDrain = false;
       this.dispatchSimple('drain');
     }
