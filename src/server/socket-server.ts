@@ -203,12 +203,20 @@ export abstract class SocketServer<P extends ServerPeer, L, A> extends TypedEmit
     const attaching = this.adapterAttaching;
     if (adapter === undefined || attaching === undefined) return;
     this.adapterAttaching = undefined;
+    const attached = this.adapterAttached;
     this.adapterAttached = false;
+    // An attach still waiting (for a Redis that does not answer, say) is told to stop now rather
+    // than left to run out its attachTimeout: close() is then not held up by it.
+    if (!attached) await this.closeAdapter(adapter);
     try {
       await attaching;
     } catch {
       return; // a failed attach released what it took
     }
+    if (attached) await this.closeAdapter(adapter);
+  }
+
+  private async closeAdapter(adapter: ServerAdapter): Promise<void> {
     try {
       await adapter.close();
     } catch (err) {
