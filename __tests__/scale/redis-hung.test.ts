@@ -121,3 +121,17 @@ if (REDIS_SERVER === undefined) {
     expect(readerB.messages.map(String).at(-1)).toBe('after');
   });
 }
+
+test('RedisAdapter refuses unknown option keys', () => {
+  const fake = { on() {}, off() {}, status: 'wait', publish: () => Promise.resolve(0) };
+  const sub = {
+    on() {},
+    off() {},
+    status: 'wait',
+    subscribe: () => Promise.resolve(0),
+    unsubscribe: () => Promise.resolve(0),
+  };
+  expect(() => new RedisAdapter({ publisher: fake, subscriber: sub, publishTimout: 5 } as never)).toThrow(
+    /"publishTimout".*did you mean "publishTimeout"/,
+  );
+});

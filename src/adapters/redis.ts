@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { AdapterMessageError, AdapterUnavailableError, describe } from '../errors';
-import { checkString, checkTime, show } from '../options';
+import { checkOptionKeys, checkString, checkTime, optionKeys, show } from '../options';
 import type { AdapterHooks, ServerAdapter } from '../adapters/adapter';
 
 /** The events of an ioredis client the adapter listens to. */
@@ -63,6 +63,14 @@ export interface RedisAdapterOptions {
    */
   publishTimeout?: number;
 }
+
+const REDIS_ADAPTER_KEYS = optionKeys<RedisAdapterOptions>()(
+  'publisher',
+  'subscriber',
+  'channel',
+  'attachTimeout',
+  'publishTimeout',
+);
 
 export const REDIS_ADAPTER_DEFAULTS = Object.freeze({
   channel: 'sockframe',
@@ -145,6 +153,7 @@ export class RedisAdapter implements ServerAdapter {
     if (typeof options !== 'object' || options === null) {
       throw new TypeError('RedisAdapter needs { publisher, subscriber }, two ioredis clients.');
     }
+    checkOptionKeys('RedisAdapter', options, REDIS_ADAPTER_KEYS);
     const { publisher, subscriber } = options;
     checkClient('publisher', publisher, ['publish']);
     checkClient('subscriber', subscriber, ['subscribe', 'unsubscribe']);
