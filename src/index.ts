@@ -57,7 +57,7 @@ export { StreamServer, STREAM_SERVER_DEFAULTS } from './server/stream-server';
 export type { StreamServerOptions } from './server/stream-server';
 export { TcpServer } from './server/tcp-server';
 export type { TcpServerOptions, TcpListenOptions, TcpAddress } from './server/tcp-server';
-export { TLS_SERVER_DEFAULTS, TlsServer } from './server/tls-server';
+export { TLS_SERVER_DEFAULTS, TLS_SERVER_PASSTHROUGH, TlsServer } from './server/tls-server';
 export type { TlsServerOptions } from './server/tls-server';
 export { IpcServer } from './server/ipc-server';
 export type { IpcServerOptions, IpcListenOptions, IpcAddress } from './server/ipc-server';
@@ -74,7 +74,7 @@ export { StreamClient, STREAM_CLIENT_DEFAULTS, RECONNECT_DEFAULTS } from './clie
 export type { StreamClientOptions, ReconnectOptions } from './client/stream-client';
 export { TcpClient } from './client/tcp-client';
 export type { TcpClientOptions } from './client/tcp-client';
-export { TlsClient } from './client/tls-client';
+export { TLS_CLIENT_PASSTHROUGH, TlsClient } from './client/tls-client';
 export type { TlsClientOptions } from './client/tls-client';
 export { IpcClient } from './client/ipc-client';
 export type { IpcClientOptions } from './client/ipc-client';

@@ -14,7 +14,7 @@ import { checkTcpTarget, TCP_CLIENT_KEYS, type TcpClientOptions } from './tcp-cl
  * The node:tls options TlsClient passes through: those `tls.connect()` reads for TLS (beside the
  * socket options sockframe sets itself) and those of `tls.createSecureContext()`.
  */
-export const TLS_CLIENT_PASSTHROUGH = new Set([
+const PASSTHROUGH_NAMES = [
   // tls.connect()
   'ALPNProtocols',
   'checkServerIdentity',
@@ -49,9 +49,11 @@ export const TLS_CLIENT_PASSTHROUGH = new Set([
   'sessionTimeout',
   'sigalgs',
   'ticketKeys',
-] as const);
+] as const;
 
-type TlsPassthrough = typeof TLS_CLIENT_PASSTHROUGH extends Set<infer K> ? K : never;
+type TlsPassthrough = (typeof PASSTHROUGH_NAMES)[number];
+
+export const TLS_CLIENT_PASSTHROUGH: ReadonlySet<string> = new Set<string>(PASSTHROUGH_NAMES);
 
 /** TcpClientOptions plus the node:tls options in TLS_CLIENT_PASSTHROUGH (ca, servername, rejectUnauthorized, cert…). */
 export type TlsClientOptions = TcpClientOptions &
@@ -68,8 +70,7 @@ export class TlsClient extends StreamClient {
     super(options, 'tls-client', TLS_CLIENT_KEYS);
     this.target = checkTcpTarget(options);
     const tls: ConnectionOptions & Record<string, unknown> = {};
-    for (const [key, value] of Object.entries(options))
-      if (TLS_CLIENT_PASSTHROUGH.has(key as TlsPassthrough)) tls[key] = value;
+    for (const [key, value] of Object.entries(options)) if (TLS_CLIENT_PASSTHROUGH.has(key)) tls[key] = value;
     // Made once: a bad key, certificate or option is refused here rather than at connect(), and
     // reconnects do not parse the certificates again.
     tls.secureContext ??= secureContextOf(tls);

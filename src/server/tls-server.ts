@@ -8,7 +8,7 @@ import { shapeInetAddress, type TcpAddress, type TcpListenOptions } from './tcp-
  * The node:tls server options TlsServer passes through: exactly those `tls.createServer()` reads
  * (its secure context options, the handshake and session settings, and the callbacks).
  */
-export const TLS_SERVER_PASSTHROUGH = new Set([
+const PASSTHROUGH_NAMES = [
   'ALPNCallback',
   'ALPNProtocols',
   'SNICallback',
@@ -39,9 +39,11 @@ export const TLS_SERVER_PASSTHROUGH = new Set([
   'sessionTimeout',
   'sigalgs',
   'ticketKeys',
-] as const);
+] as const;
 
-type TlsPassthrough = typeof TLS_SERVER_PASSTHROUGH extends Set<infer K> ? K : never;
+type TlsPassthrough = (typeof PASSTHROUGH_NAMES)[number];
+
+export const TLS_SERVER_PASSTHROUGH: ReadonlySet<string> = new Set<string>(PASSTHROUGH_NAMES);
 
 /**
  * StreamServerOptions plus the node:tls server options in TLS_SERVER_PASSTHROUGH (key, cert, ca,
@@ -65,8 +67,7 @@ export const TLS_SERVER_DEFAULTS = Object.freeze({
 
 function tlsOnly(options: TlsServerOptions): TlsOptions {
   const tls: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(options))
-    if (TLS_SERVER_PASSTHROUGH.has(key as TlsPassthrough)) tls[key] = value;
+  for (const [key, value] of Object.entries(options)) if (TLS_SERVER_PASSTHROUGH.has(key)) tls[key] = value;
   return tls;
 }
 
