@@ -16,6 +16,7 @@ import type { Framing, FramingOption, LengthFraming } from './framing/framing';
 import { resolveFraming } from './framing/framing';
 import { unwatchIdle, watchIdle, type IdleWatched } from './idle-sweep';
 import { LazyChild } from './logger';
+import { encodePayload, toBuffer, WRITE_HIGH_WATER_MARK, type Payload } from './payload';
 import { WriteBatch } from './write-batch';
 
 /** Why a connection closed. `error` carries the fault, which was also reported as an 'error'. */
@@ -71,11 +72,6 @@ export interface ConnectionStats {
   readonly connectedAt: number;
 }
 
-/** The payloads send() accepts; strings are sent as UTF-8. */
-export type Payload = Buffer | Uint8Array | string;
-
-/** Unsent bytes at which send() starts returning false. */
-export const WRITE_HIGH_WATER_MARK = 256 * 1024;
 /** A tick's batch is handed to the socket early once it reaches this size. */
 const BATCH_FLUSH_BYTES = 64 * 1024;
 
@@ -512,21 +508,6 @@ function closeKindWithoutError(kind: CloseKind | undefined): Exclude<CloseKind, 
 
 function flushConnection(connection: Connection<unknown>): void {
   connection.flush();
-}
-
-/** Turns a payload into framed bytes. */
-export function encodePayload(framing: Framing, payload: Payload): Buffer | readonly Buffer[] {
-  const buffer = toBuffer(payload);
-  return framing.encode ? framing.encode(buffer) : buffer;
-}
-
-/** A payload as a Buffer, without copying Buffers and Uint8Arrays; strings as UTF-8. */
-export function toBuffer(payload: Payload): Buffer {
-  if (Buffer.isBuffer(payload)) return payload;
-  if (typeof payload === 'string') return Buffer.from(payload, 'utf8');
-  if (payload instanceof Uint8Array)
-    return Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
-  throw new TypeError('A payload must be a Buffer, a Uint8Array or a string.');
 }
 
 type HeaderFraming = LengthFraming & { encodeHeader(n: number, target: Buffer, offset: number): number };

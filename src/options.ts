@@ -52,6 +52,25 @@ export function checkBoolean(name: string, value: unknown, fallback: boolean): b
   return value;
 }
 
+export interface CloseOptions {
+  /**
+   * Milliseconds to wait for peers to finish before destroying them.
+   * @default 5000
+   */
+  timeout?: number;
+}
+
+/** How long close() waits for peers before destroying them, unless given. */
+export const DEFAULT_CLOSE_TIMEOUT = 5_000;
+
+/** Validates close()'s options (servers and clients) and returns the timeout in ms. */
+export function checkCloseTimeout(options: CloseOptions | undefined): number {
+  if (options !== undefined && (typeof options !== 'object' || options === null)) {
+    throw new TypeError(`close() takes an options object; got ${show(options)}.`);
+  }
+  return checkTime('timeout', options?.timeout, DEFAULT_CLOSE_TIMEOUT);
+}
+
 export function show(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value);
   if (typeof value === 'bigint') return `${value}n`;

@@ -1,6 +1,7 @@
 import { TypedEmitter } from 'tiny-typed-emitter';
-import type { CloseReason, Payload } from './connection';
-import type { ServerPeer } from './server/socket-server';
+import type { CloseReason } from './connection';
+import type { Payload } from './payload';
+import type { ServerPeer } from './peer';
 
 /** Counters of one UDP peer. */
 export interface UdpPeerStats {

@@ -2,8 +2,9 @@ import { TypedEmitter } from 'tiny-typed-emitter';
 import type { Logger } from 'pino';
 import { ConnectAbortedError, ListenerError, type SockframeError } from '../errors';
 import { show } from '../options';
-import type { CloseReason, Payload } from '../connection';
-import type { CloseOptions } from '../server/socket-server';
+import type { CloseReason } from '../connection';
+import type { CloseOptions } from '../options';
+import type { Payload } from '../payload';
 
 /** Reported before each reconnect attempt. */
 export interface ReconnectingInfo {

@@ -10,21 +10,18 @@ import {
 } from '../errors';
 import {
   Connection,
-  encodePayload,
-  WRITE_HIGH_WATER_MARK,
   type CloseReason,
   type ConnectionHandlers,
   type ConnectionSettings,
-  type Payload,
 } from '../connection';
+import { encodePayload, WRITE_HIGH_WATER_MARK, type Payload } from '../payload';
 import { DEFAULT_MAX_MESSAGE_SIZE } from '../framing/assembler';
 import { resolveFraming, type Framing, type FramingOption } from '../framing/framing';
 import { defaultLengthField } from '../framing/length-field';
 import { componentLogger, LazyChild, type LoggerOption } from '../logger';
 import { checkBoolean, checkOptionKeys, checkSize, checkTime, optionKeys, show } from '../options';
-import type { CloseOptions } from '../server/socket-server';
-import { checkCloseTimeout } from '../server/socket-server';
-import { tuneSocket } from '../server/stream-server';
+import { checkCloseTimeout, type CloseOptions } from '../options';
+import { tuneSocket } from '../socket-tuning';
 import { connectSignal, joinAttempt, SocketClient } from './socket-client';
 
 /** Exponential backoff with jitter; every field optional. */

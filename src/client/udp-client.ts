@@ -1,7 +1,7 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import { ConnectAbortedError, NotConnectedError, SocketError, type SockframeError } from '../errors';
-import { WRITE_HIGH_WATER_MARK, type Payload } from '../connection';
+import { WRITE_HIGH_WATER_MARK, type Payload } from '../payload';
 import {
   checkUdpType,
   DatagramReader,
@@ -13,8 +13,7 @@ import {
 import type { Framing, FramingOption } from '../framing/framing';
 import { componentLogger, type LoggerOption } from '../logger';
 import { checkOptionKeys, checkPort, checkSize, checkString, optionKeys } from '../options';
-import type { CloseOptions } from '../server/socket-server';
-import { checkCloseTimeout } from '../server/socket-server';
+import { checkCloseTimeout, type CloseOptions } from '../options';
 import { connectSignal, joinAttempt, SocketClient } from './socket-client';
 
 /** Options of a UdpClient; `type` and `port` are required. */

@@ -9,8 +9,10 @@ import {
   type SockframeErrorCode,
 } from '../errors';
 import { FLOOD_LOG_INTERVAL_MS, LogThrottle } from '../logger';
-import { checkTime, show } from '../options';
-import { toBuffer, type CloseReason, type Payload } from '../connection';
+import { checkCloseTimeout, type CloseOptions } from '../options';
+import type { CloseReason } from '../connection';
+import type { ServerPeer } from '../peer';
+import { toBuffer, type Payload } from '../payload';
 import type { AdapterHooks, ServerAdapter } from '../adapters/adapter';
 
 /** A connection refused because `maxConnections` was reached. */
@@ -55,20 +57,6 @@ const PEER_FAULT_CODES: ReadonlySet<SockframeErrorCode> = new Set<SockframeError
 /** Whether `err` is the peer's doing; a socket failure counts when it is one peer's socket. */
 function isPeerFault(err: SockframeError, peer: unknown): boolean {
   return PEER_FAULT_CODES.has(err.code) || (err.code === 'ERR_SOCKET' && peer !== undefined);
-}
-
-export interface CloseOptions {
-  /**
-   * Milliseconds to wait for peers to finish before destroying them.
-   * @default 5000
-   */
-  timeout?: number;
-}
-
-/** The minimum a peer offers a server. */
-export interface ServerPeer {
-  readonly id: number | string;
-  readonly isOpen: boolean;
 }
 
 /**
@@ -354,15 +342,4 @@ function adapterFault(adapter: ServerAdapter, err: unknown, what: string): Sockf
   if (err instanceof SockframeError) return err;
   const reason = describe(err);
   return new AdapterUnavailableError(adapter.name, `The ${adapter.name} adapter ${what}: ${reason}`, err);
-}
-
-/** How long close() waits for peers before destroying them, unless given. */
-export const DEFAULT_CLOSE_TIMEOUT = 5_000;
-
-/** Validates close()'s options (servers and clients) and returns the timeout in ms. */
-export function checkCloseTimeout(options: CloseOptions | undefined): number {
-  if (options !== undefined && (typeof options !== 'object' || options === null)) {
-    throw new TypeError(`close() takes an options object; got ${show(options)}.`);
-  }
-  return checkTime('timeout', options?.timeout, DEFAULT_CLOSE_TIMEOUT);
 }

@@ -6,20 +6,17 @@ import {
   SocketError,
   type SockframeError,
 } from '../errors';
-import {
-  Connection,
-  encodePayload,
-  type ConnectionHandlers,
-  type ConnectionSettings,
-  type Payload,
-} from '../connection';
+import { Connection, type ConnectionHandlers, type ConnectionSettings } from '../connection';
+import { encodePayload, type Payload } from '../payload';
+import { tuneSocket } from '../socket-tuning';
 import { DEFAULT_MAX_MESSAGE_SIZE } from '../framing/assembler';
 import { resolveFraming, type FramingOption } from '../framing/framing';
 import { defaultLengthField } from '../framing/length-field';
 import { componentLogger, LazyChild, type LoggerOption } from '../logger';
 import { checkBoolean, checkOptionKeys, checkSize, checkTime, optionKeys } from '../options';
 import { checkAdapter, type ServerAdapter } from '../adapters/adapter';
-import { DEFAULT_CLOSE_TIMEOUT, SocketServer } from './socket-server';
+import { DEFAULT_CLOSE_TIMEOUT } from '../options';
+import { SocketServer } from './socket-server';
 
 /** Options every stream server (TCP, TLS, IPC) takes. All are optional. */
 export interface StreamServerOptions {
@@ -156,12 +153,6 @@ export function resolveStreamServerOptions(
     noDelay: checkBoolean('noDelay', options.noDelay, STREAM_SERVER_DEFAULTS.noDelay),
     keepAlive,
   };
-}
-
-/** Applies the per-socket options shared by servers and clients. */
-export function tuneSocket(socket: Socket, noDelay: boolean, keepAlive: boolean | number): void {
-  socket.setNoDelay(noDelay);
-  if (keepAlive !== false) socket.setKeepAlive(true, keepAlive === true ? 0 : keepAlive);
 }
 
 /**

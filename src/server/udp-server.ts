@@ -9,7 +9,8 @@ import {
   SocketError,
   type SockframeError,
 } from '../errors';
-import { WRITE_HIGH_WATER_MARK, type CloseReason, type Payload } from '../connection';
+import type { CloseReason } from '../connection';
+import { WRITE_HIGH_WATER_MARK, type Payload } from '../payload';
 import {
   checkUdpType,
   DatagramReader,
@@ -31,7 +32,8 @@ import {
   show,
 } from '../options';
 import { UdpPeer, peerKey, type UdpPeerOwner } from '../udp-peer';
-import { DEFAULT_CLOSE_TIMEOUT, SocketServer } from './socket-server';
+import { DEFAULT_CLOSE_TIMEOUT } from '../options';
+import { SocketServer } from './socket-server';
 import { checkAdapter, type ServerAdapter } from '../adapters/adapter';
 
 /** Options of a UdpServer; all but `type` are optional. */
