@@ -7,6 +7,8 @@ import {
   TlsVerificationError,
   type SockframeError,
 } from 'sockframe';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { delay, Resources, waitUntil } from '../helpers/net';
 import { echoServer, releasedPort, tlsCert, tlsKey } from './support';
 
@@ -123,12 +125,13 @@ describe('messages() with several next() calls in flight', () => {
   });
 });
 
+const fixtures = join(__dirname, '..', 'fixtures');
+const expiredKey = readFileSync(join(fixtures, 'test-only-expired.key.pem'));
+const expiredCert = readFileSync(join(fixtures, 'test-only-expired.cert.pem'));
+
 describe('a TLS certificate the client refuses is not retried', () => {
-  async function tlsServer(): Promise<{ port: number; handshakes: () => number }> {
-    const server = resources.add(new TlsServer({ key: tlsKey, cert: tlsCert }), (s) =>
-      s.close({ timeout: 500 }),
-    );
-    server.on('error', () => {});
+  async function tlsServer(key: Buffer, cert: Buffer): Promise<{ port: number; handshakes: () => number }> {
+    const server = resources.add(new TlsServer({ key, cert }), (s) => s.close({ timeout: 500 }));
     let handshakes = 0;
     server.on('error', () => handshakes++);
     server.on('connect', () => handshakes++);
@@ -137,10 +140,13 @@ describe('a TLS certificate the client refuses is not retried', () => {
   }
 
   test.each([
-    ['self-signed, no ca', {}, 'DEPTH_ZERO_SELF_SIGNED_CERT'],
-    ['another name', { ca: tlsCert, servername: 'wrong.example' }, 'ERR_TLS_CERT_ALTNAME_INVALID'],
-  ])('%s: connect() rejects at once, error names the code', async (_name, tls, verifyCode) => {
-    const { port, handshakes } = await tlsServer();
+    ['self-signed, no ca', {}, 'DEPTH_ZERO_SELF_SIGNED_CERT', false],
+    ['another name', { ca: tlsCert, servername: 'wrong.example' }, 'ERR_TLS_CERT_ALTNAME_INVALID', false],
+    ['expired', { ca: expiredCert, servername: 'localhost' }, 'CERT_HAS_EXPIRED', true],
+  ])('%s: connect() rejects at once, error names the code', async (_name, tls, verifyCode, expired) => {
+    const { port, handshakes } = expired
+      ? await tlsServer(expiredKey, expiredCert)
+      : await tlsServer(tlsKey, tlsCert);
     const c = resources.add(
       new TlsClient({ port, host: '127.0.0.1', reconnect: { initialDelay: 10, jitter: 0 }, ...tls }),
       (x) => x.close(),
