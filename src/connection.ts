@@ -18,7 +18,8 @@ import type { Framing, FramingOption, LengthFraming } from './framing/framing';
 import { resolveFraming } from './framing/framing';
 import { unwatchIdle, watchIdle, type IdleWatched } from './idle-sweep';
 import { LazyChild } from './logger';
-import { checkTime, show } from './options';
+import { checkCloseTimeout, type CloseOptions } from './options';
+import { encodePayload, toBuffer, WRITE_HIGH_WATER_MARK, type Payload } from './payload';
 import { WriteBatch, type HeaderFraming, type SlabArena } from './write-batch';
 
 /**
@@ -33,25 +34,6 @@ export type CloseReason =
   | { readonly kind: 'server-closing'; readonly unsentBytes?: number }
   | { readonly kind: 'expired'; readonly unsentBytes?: number }
   | { readonly kind: 'error'; readonly error: SockframeError; readonly unsentBytes?: number };
-
-export interface CloseOptions {
-  /**
-   * Milliseconds to wait for peers to finish before destroying them.
-   * @default 5000
-   */
-  timeout?: number;
-}
-
-/** How long close() waits for peers before destroying them, unless given. */
-export const DEFAULT_CLOSE_TIMEOUT = 5_000;
-
-/** Validates close()'s options (connections, servers and clients) and returns the timeout in ms. */
-export function checkCloseTimeout(options: CloseOptions | undefined): number {
-  if (options !== undefined && (typeof options !== 'object' || options === null)) {
-    throw new TypeError(`close() takes an options object; got ${show(options)}.`);
-  }
-  return checkTime('timeout', options?.timeout, DEFAULT_CLOSE_TIMEOUT);
-}
 
 export type CloseKind = CloseReason['kind'];
 
@@ -101,11 +83,6 @@ export interface ConnectionStats {
   readonly connectedAt: number;
 }
 
-/** The payloads send() accepts; strings are sent as UTF-8. */
-export type Payload = Buffer | Uint8Array | string;
-
-/** Unsent bytes at which send() starts returning false. */
-export const WRITE_HIGH_WATER_MARK = 256 * 1024;
 /** A tick's batch is handed to the socket early once it reaches this size. */
 const BATCH_FLUSH_BYTES = 64 * 1024;
 
@@ -648,21 +625,6 @@ function destroyConnection(connection: Connection<unknown>): void {
 
 function flushConnection(connection: Connection<unknown>): void {
   connection.flush();
-}
-
-/** Turns a payload into framed bytes. */
-export function encodePayload(framing: Framing, payload: Payload): Buffer | readonly Buffer[] {
-  const buffer = toBuffer(payload);
-  return framing.encode ? framing.encode(buffer) : buffer;
-}
-
-/** A payload as a Buffer, without copying Buffers and Uint8Arrays; strings as UTF-8. */
-export function toBuffer(payload: Payload): Buffer {
-  if (Buffer.isBuffer(payload)) return payload;
-  if (typeof payload === 'string') return Buffer.from(payload, 'utf8');
-  if (payload instanceof Uint8Array)
-    return Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
-  throw new TypeError('A payload must be a Buffer, a Uint8Array or a string.');
 }
 
 function hasHeaderWriter(framing: Framing): framing is HeaderFraming {

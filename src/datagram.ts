@@ -5,7 +5,7 @@ import {
   InvalidFrameLengthError,
   type SockframeError,
 } from './errors';
-import { toBuffer, type Payload } from './connection';
+import { toBuffer, type Payload } from './payload';
 import { MessageAssembler } from './framing/assembler';
 import { resolveFraming, type Framing, type FramingOption } from './framing/framing';
 import { show } from './options';

@@ -22,7 +22,9 @@ export type SockframeErrorCode =
   | 'ERR_QUEUE_FULL'
   | 'ERR_ADAPTER_UNAVAILABLE'
   | 'ERR_ADAPTER_MESSAGE'
-  | 'ERR_ALREADY_LISTENING';
+  | 'ERR_ALREADY_LISTENING'
+  | 'ERR_NOT_LISTENING'
+  | 'ERR_TLS_VERIFICATION';
 
 export interface SockframeErrorOptions {
   cause?: unknown;
@@ -200,6 +202,31 @@ export class AlreadyListeningError extends SockframeError {
 
   constructor(message = 'The server is already listening.') {
     super('ERR_ALREADY_LISTENING', message);
+  }
+}
+
+/** A call that needs a listening server (a UDP multicast or broadcast setting) before listen() or after close(). */
+export class NotListeningError extends SockframeError {
+  declare readonly code: 'ERR_NOT_LISTENING';
+
+  constructor(message = 'The server is not listening.') {
+    super('ERR_NOT_LISTENING', message);
+  }
+}
+
+/**
+ * A TLS client refused the server's certificate (self-signed, expired, issued for another name…).
+ * Not a network fault: it is never retried. `verifyCode` is OpenSSL's or Node's code for the
+ * refusal, such as `DEPTH_ZERO_SELF_SIGNED_CERT`, `CERT_HAS_EXPIRED` or
+ * `ERR_TLS_CERT_ALTNAME_INVALID`; `cause` is Node's error.
+ */
+export class TlsVerificationError extends SockframeError {
+  declare readonly code: 'ERR_TLS_VERIFICATION';
+  readonly verifyCode: string;
+
+  constructor(verifyCode: string, target: string, cause?: unknown) {
+    super('ERR_TLS_VERIFICATION', `The certificate of ${target} was refused: ${verifyCode}`, { cause });
+    this.verifyCode = verifyCode;
   }
 }
 

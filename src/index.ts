@@ -21,6 +21,8 @@ export {
   QueueFullError,
   AdapterUnavailableError,
   AdapterMessageError,
+  NotListeningError,
+  TlsVerificationError,
 } from './errors';
 export type { SockframeErrorCode, SockframeErrorOptions } from './errors';
 
@@ -44,18 +46,22 @@ export { delimited } from './framing/delimiter';
 export type { DelimitedOptions } from './framing/delimiter';
 export { fixedSize } from './framing/fixed';
 
-export { Connection, WRITE_HIGH_WATER_MARK } from './connection';
-export type { CloseReason, CloseKind, ConnectionEvents, ConnectionStats, Payload } from './connection';
+export { Connection } from './connection';
+export type { CloseReason, CloseKind, ConnectionEvents, ConnectionStats } from './connection';
+export { WRITE_HIGH_WATER_MARK } from './payload';
+export type { Payload } from './payload';
 export type { ServerAdapter, AdapterHooks } from './adapters/adapter';
 export { NodeClusterAdapter, CLUSTER_ADAPTER_DEFAULTS } from './adapters/cluster';
 export type { NodeClusterAdapterOptions, ClusterRelay, ClusterRelayOptions } from './adapters/cluster';
 export { SocketServer } from './server/socket-server';
-export type { ServerEvents, DropInfo, CloseOptions, ServerPeer } from './server/socket-server';
+export type { ServerEvents, DropInfo } from './server/socket-server';
+export type { CloseOptions } from './options';
+export type { ServerPeer } from './peer';
 export { StreamServer, STREAM_SERVER_DEFAULTS } from './server/stream-server';
 export type { StreamServerOptions } from './server/stream-server';
 export { TcpServer } from './server/tcp-server';
 export type { TcpServerOptions, TcpListenOptions, TcpAddress } from './server/tcp-server';
-export { TLS_SERVER_DEFAULTS, TlsServer } from './server/tls-server';
+export { TLS_SERVER_DEFAULTS, TLS_SERVER_PASSTHROUGH, TlsServer } from './server/tls-server';
 export type { TlsServerOptions } from './server/tls-server';
 export { IpcServer } from './server/ipc-server';
 export type { IpcServerOptions, IpcListenOptions, IpcAddress } from './server/ipc-server';
@@ -72,7 +78,7 @@ export { StreamClient, STREAM_CLIENT_DEFAULTS, RECONNECT_DEFAULTS } from './clie
 export type { StreamClientOptions, ReconnectOptions } from './client/stream-client';
 export { TcpClient } from './client/tcp-client';
 export type { TcpClientOptions } from './client/tcp-client';
-export { TlsClient } from './client/tls-client';
+export { TLS_CLIENT_PASSTHROUGH, TlsClient } from './client/tls-client';
 export type { TlsClientOptions } from './client/tls-client';
 export { IpcClient } from './client/ipc-client';
 export type { IpcClientOptions } from './client/ipc-client';

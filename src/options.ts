@@ -52,6 +52,25 @@ export function checkBoolean(name: string, value: unknown, fallback: boolean): b
   return value;
 }
 
+export interface CloseOptions {
+  /**
+   * Milliseconds to wait for peers to finish before destroying them.
+   * @default 5000
+   */
+  timeout?: number;
+}
+
+/** How long close() waits for peers before destroying them, unless given. */
+export const DEFAULT_CLOSE_TIMEOUT = 5_000;
+
+/** Validates close()'s options (servers and clients) and returns the timeout in ms. */
+export function checkCloseTimeout(options: CloseOptions | undefined): number {
+  if (options !== undefined && (typeof options !== 'object' || options === null)) {
+    throw new TypeError(`close() takes an options object; got ${show(options)}.`);
+  }
+  return checkTime('timeout', options?.timeout, DEFAULT_CLOSE_TIMEOUT);
+}
+
 export function show(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value);
   if (typeof value === 'bigint') return `${value}n`;
@@ -59,4 +78,59 @@ export function show(value: unknown): string {
   if (Array.isArray(value)) return 'an array';
   if (typeof value === 'object' && value !== null) return 'an object';
   return String(value);
+}
+
+/**
+ * The option names an options interface declares, as a set for checkOptionKeys(). Listing them
+ * through this helper makes the compiler refuse a list that misses a key of `T` or names one it
+ * does not have.
+ */
+export function optionKeys<T extends object>() {
+  return <const K extends readonly (keyof T & string)[]>(
+    ...keys: K & (Exclude<keyof T & string, K[number]> extends never ? unknown : never)
+  ): ReadonlySet<string> => new Set<string>(keys);
+}
+
+/**
+ * Refuses option names `owner` does not know: a JavaScript caller's typo (`maxMesageSize`, or
+ * `port` given to a server's constructor instead of listen()) would otherwise be ignored without
+ * a word. Throws a TypeError that names the key, and the closest known one when there is one.
+ */
+export function checkOptionKeys(owner: string, options: object, known: ReadonlySet<string>): void {
+  for (const key of Object.keys(options)) {
+    if (known.has(key)) continue;
+    const near = closest(key, known);
+    throw new TypeError(
+      `Unknown option ${JSON.stringify(key)} for ${owner}${near === undefined ? '' : `; did you mean ${JSON.stringify(near)}?`}.`,
+    );
+  }
+}
+
+/** The known name within two edits of `key` (case ignored), if any. */
+function closest(key: string, known: ReadonlySet<string>): string | undefined {
+  let best: string | undefined;
+  let bestDistance = 3;
+  for (const candidate of known) {
+    const distance = editDistance(key.toLowerCase(), candidate.toLowerCase(), bestDistance);
+    if (distance < bestDistance) {
+      best = candidate;
+      bestDistance = distance;
+    }
+  }
+  return best;
+}
+
+/** Levenshtein distance, or `cap` once it is at least that. */
+function editDistance(a: string, b: string, cap: number): number {
+  if (Math.abs(a.length - b.length) >= cap) return cap;
+  let previous = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const substitution = (previous[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1);
+      current[j] = Math.min(substitution, (previous[j] as number) + 1, (current[j - 1] as number) + 1);
+    }
+    previous = current;
+  }
+  return Math.min(previous[b.length] as number, cap);
 }

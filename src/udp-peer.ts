@@ -1,5 +1,7 @@
-import type { CloseReason, Payload } from './connection';
-import type { ServerPeer } from './server/socket-server';
+import { TypedEmitter } from 'tiny-typed-emitter';
+import type { CloseReason } from './connection';
+import type { Payload } from './payload';
+import type { ServerPeer } from './peer';
 
 /** Counters of one UDP peer. */
 export interface UdpPeerStats {
@@ -21,7 +23,12 @@ export interface UdpPeerStats {
 export interface UdpPeerOwner<Data> {
   sendTo(peer: UdpPeer<Data>, payload: Payload): boolean;
   closePeer(peer: UdpPeer<Data>, reason: CloseReason): void;
-  sendDone(peer: UdpPeer<Data>, err: Error | null): void;
+}
+
+/** The events of a UDP peer (its faults are the server's 'error' events). */
+export interface UdpPeerEvents {
+  /** The server's send window fell back under the high-water mark after send() returned false. */
+  drain: () => void;
 }
 
 /** The table key of an address and port; IPv6 addresses are bracketed. */
@@ -34,7 +41,7 @@ export function peerKey(address: string, port: number, family: string): string {
  * table from its first datagram until it is idle for `peerIdleTimeout`, is closed, or the server
  * closes. Faults are reported by the server's 'error' event as `(err, peer)`.
  */
-export class UdpPeer<Data = unknown> implements ServerPeer {
+export class UdpPeer<Data = unknown> extends TypedEmitter<UdpPeerEvents> implements ServerPeer {
   /** `address:port` (`[address]:port` for IPv6): unique in its server's table. */
   readonly id: string;
   readonly address: string;
@@ -42,9 +49,6 @@ export class UdpPeer<Data = unknown> implements ServerPeer {
   readonly family: 'IPv4' | 'IPv6';
   /** A slot for the application's own per-peer state. */
   data: Data | undefined = undefined;
-
-  /** @internal The callback of every datagram sent to this peer. */
-  readonly sendCallback: (err: Error | null) => void;
 
   private readonly owner: UdpPeerOwner<Data>;
   private open = true;
@@ -58,6 +62,7 @@ export class UdpPeer<Data = unknown> implements ServerPeer {
 
   /** @internal Created by UdpServer; not constructed by users. */
   constructor(owner: UdpPeerOwner<Data>, address: string, port: number, family: string, now: number) {
+    super();
     this.owner = owner;
     this.address = address;
     this.port = port;
@@ -65,7 +70,6 @@ export class UdpPeer<Data = unknown> implements ServerPeer {
     this.id = peerKey(address, port, this.family);
     this.connectedAt = now;
     this.seenAt = now;
-    this.sendCallback = (err) => owner.sendDone(this, err);
   }
 
   /** True until the peer expires, is closed, or its server closes. */
@@ -88,8 +92,8 @@ export class UdpPeer<Data = unknown> implements ServerPeer {
   /**
    * Sends one datagram to the peer, framed by the server's framing when it has an encoder.
    * Throws ERR_DATAGRAM_TOO_LARGE when the datagram would not fit, and ERR_NOT_CONNECTED once
-   * the peer is closed. Returns false when more than 256 KiB wait in the server socket's send
-   * queue: the caller should slow down.
+   * the peer is closed. Returns false when more than 256 KiB sent by the server have not left its
+   * socket yet: the caller should wait for this peer's 'drain'.
    */
   send(payload: Payload): boolean {
     return this.owner.sendTo(this, payload);

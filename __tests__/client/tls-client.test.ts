@@ -1,8 +1,8 @@
 import {
   ConnectTimeoutError,
-  SocketError,
   TlsClient,
   TlsServer,
+  TlsVerificationError,
   type CloseReason,
   type SockframeError,
 } from 'sockframe';
@@ -56,9 +56,9 @@ test('the certificate is checked against the host when no servername is given', 
 test('an untrusted certificate is rejected; the server keeps serving', async () => {
   const { port } = await tlsEchoServer();
   const c = client({ port, host: '127.0.0.1', servername: 'localhost' });
-  const err = (await c.connect().catch((e: unknown) => e)) as SocketError;
-  expect(err).toBeInstanceOf(SocketError);
-  expect(err.syscallCode).toBe('DEPTH_ZERO_SELF_SIGNED_CERT');
+  const err = (await c.connect().catch((e: unknown) => e)) as TlsVerificationError;
+  expect(err).toBeInstanceOf(TlsVerificationError);
+  expect(err.verifyCode).toBe('DEPTH_ZERO_SELF_SIGNED_CERT');
   expect(c.connected).toBe(false);
   const trusting = client({ port, host: '127.0.0.1', ca: tlsCert, servername: 'localhost' });
   await trusting.connect();
@@ -68,9 +68,9 @@ test('an untrusted certificate is rejected; the server keeps serving', async () 
 test('a servername the certificate does not cover is rejected', async () => {
   const { port } = await tlsEchoServer();
   const c = client({ port, host: '127.0.0.1', ca: tlsCert, servername: 'example.com' });
-  const err = (await c.connect().catch((e: unknown) => e)) as SocketError;
-  expect(err).toBeInstanceOf(SocketError);
-  expect(err.syscallCode).toBe('ERR_TLS_CERT_ALTNAME_INVALID');
+  const err = (await c.connect().catch((e: unknown) => e)) as TlsVerificationError;
+  expect(err).toBeInstanceOf(TlsVerificationError);
+  expect(err.verifyCode).toBe('ERR_TLS_CERT_ALTNAME_INVALID');
 });
 
 test('rejectUnauthorized: false passes through and accepts the untrusted certificate', async () => {
@@ -134,5 +134,5 @@ test('a secureContext of its own is used as given', async () => {
   expect(await echo(c, 'own context')).toBe('own context');
   // Without it, the default trust store does not know the test certificate.
   const plain = client({ port, host: '127.0.0.1', servername: 'localhost' });
-  await expect(plain.connect()).rejects.toMatchObject({ code: 'ERR_SOCKET' });
+  await expect(plain.connect()).rejects.toMatchObject({ code: 'ERR_TLS_VERIFICATION' });
 });

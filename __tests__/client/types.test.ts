@@ -102,9 +102,9 @@ test('wrong payloads and options do not compile, and throw when forced', () => {
       new TcpClient({ port: 9, reconnect: 'always' }),
   ).toThrow(TypeError);
   // @ts-expect-error an unknown ReconnectOptions field
-  expect(new TcpClient({ port: 9, reconnect: { retries: 3 } })).toBeInstanceOf(TcpClient);
+  expect(() => new TcpClient({ port: 9, reconnect: { retries: 3 } })).toThrow(/"retries"/);
   // @ts-expect-error a TLS client connects to a host and port, never a path
-  expect(new TlsClient({ port: 9, path: '/tmp/x.sock' })).toBeInstanceOf(TlsClient);
+  expect(() => new TlsClient({ port: 9, path: '/tmp/x.sock' })).toThrow(/"path"/);
   // node:tls options pass through, typed.
   expect(
     new TlsClient({ port: 9, ca: 'pem', servername: 'localhost', rejectUnauthorized: true }),

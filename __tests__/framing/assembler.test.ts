@@ -314,7 +314,6 @@ describe('MessageAssembler: errors', () => {
     ['NaN', NaN],
     ['negative', -1],
     ['fractional', 5.5],
-    ['Infinity', Infinity],
     ['-Infinity', -Infinity],
     ['a numeric string', '8'],
     ['null', null],
@@ -632,8 +631,10 @@ describe('MessageAssembler: re-entrancy from onMessage', () => {
     });
     expect(() => assembler.push(Buffer.concat([frame('a'), frame('boom'), frame('lost')]))).toThrow(failure);
     expect(seen).toEqual(['a', 'boom']);
-    expect(assembler.error).toBeNull();
-    // The rest of the throwing chunk is not delivered later.
+    expect(assembler.error).toMatchObject({ code: 'ERR_LISTENER_THREW', cause: failure });
+    // Fail-stop: the rest of the throwing chunk is never delivered, and nothing is until reset().
+    assembler.push(frame('ignored'));
+    expect(seen).toEqual(['a', 'boom']);
     assembler.reset();
     assembler.push(frame('b'));
     expect(seen).toEqual(['a', 'boom', 'b']);

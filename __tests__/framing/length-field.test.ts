@@ -179,7 +179,8 @@ describe('lengthField: every length size and byte order', () => {
       const fieldMax = lengthSize === 8 ? Number.MAX_SAFE_INTEGER : 2 ** (8 * lengthSize) - 1;
       const target = Buffer.alloc(lengthSize);
       expect(framing.encodeHeader?.(fieldMax, target, 0)).toBe(lengthSize);
-      expect(framing.messageLength(target)).toBe(fieldMax + lengthSize);
+      // Past 2^53 a sum is inexact: an 8-byte field's frame length is Infinity there.
+      expect(framing.messageLength(target)).toBe(lengthSize === 8 ? Infinity : fieldMax + lengthSize);
       expect(() => framing.encodeHeader?.(fieldMax + 1, target, 0)).toThrow(RangeError);
     },
   );

@@ -34,13 +34,12 @@ describe('varint: the prefix bytes', () => {
     expect(decodeReference(encoded)).toBe(BigInt(value));
 
     const framing = varint();
-    expect(framing.messageLength(encoded)).toEqual({
-      length: expected.length + value,
-      strip: expected.length,
-    });
+    // Past 2^53 a sum is inexact: such a frame length is Infinity.
+    const length = expected.length + value > Number.MAX_SAFE_INTEGER ? Infinity : expected.length + value;
+    expect(framing.messageLength(encoded)).toEqual({ length, strip: expected.length });
     // More bytes after the prefix change nothing.
     expect(framing.messageLength(Buffer.concat([encoded, Buffer.alloc(3, 0xff)]))).toEqual({
-      length: expected.length + value,
+      length,
       strip: expected.length,
     });
     // encodeHeader writes the same bytes in place.

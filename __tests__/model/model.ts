@@ -5,7 +5,7 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { COPY_LIMIT } from '../../src/write-batch';
-import { WRITE_HIGH_WATER_MARK } from '../../src/connection';
+import { WRITE_HIGH_WATER_MARK } from '../../src/payload';
 import { tlsCert } from '../helpers/net';
 import { logUniform, prng } from '../stress/support';
 import { checkStream, describeMessage, type Expect, type Fault } from './check';

@@ -67,11 +67,23 @@ export class RedisProcess {
     child.stderr?.resume();
   }
 
+  /** Freezes the process (SIGSTOP): its connections stay open and nothing is answered. */
+  pause(): void {
+    this.child?.kill('SIGSTOP');
+  }
+
+  /** Lets a paused process run again (SIGCONT). */
+  resume(): void {
+    this.child?.kill('SIGCONT');
+  }
+
   /** Stops it and waits for the process to be gone. */
   async stop(): Promise<void> {
     const child = this.child;
     this.child = undefined;
     if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
+    child.kill('SIGCONT'); // a paused process would not act on SIGTERM
+
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     child.kill('SIGTERM');
     const done = await Promise.race([exited.then(() => true), delay(3000).then(() => false)]);

@@ -2,6 +2,7 @@ import {
   AddressInUseError,
   ListenerError,
   NotConnectedError,
+  NotListeningError,
   ServerClosedError,
   UdpClient,
   UdpServer,
@@ -313,7 +314,7 @@ describe('listen and options', () => {
     await expect(udp.listen({ port: 70000 })).rejects.toThrow(
       'The "port" option must be an integer from 0 to 65535; got 70000.',
     );
-    expect(() => udp.setBroadcast(true)).toThrow(NotConnectedError);
+    expect(() => udp.setBroadcast(true)).toThrow(NotListeningError);
     await udp.listen({ port: 0, host: '127.0.0.1' });
     expect(() => udp.setBroadcast(true)).not.toThrow();
     expect(() => udp.setMulticastTTL(4)).not.toThrow();

@@ -34,7 +34,11 @@ export interface ServerAdapter {
    * `payload` may be reused by the caller once this returns: copy what is kept.
    */
   publish(payload: Buffer): void | Promise<unknown>;
-  /** Stops receiving and releases what `attach` took (never the connections the user passed in). */
+  /**
+   * Stops receiving and releases what `attach` took (never the connections the user passed in).
+   * Called once `attach` has settled, or while it is still pending when the server closes
+   * before it has: it should then end the attach at once.
+   */
   close(): void | Promise<void>;
 }
 

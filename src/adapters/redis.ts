@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { AdapterMessageError, AdapterUnavailableError, describe } from '../errors';
-import { checkString, checkTime, show } from '../options';
+import { checkOptionKeys, checkString, checkTime, optionKeys, show } from '../options';
 import type { AdapterHooks, ServerAdapter } from '../adapters/adapter';
 
 /** The events of an ioredis client the adapter listens to. */
@@ -54,11 +54,28 @@ export interface RedisAdapterOptions {
    * @default 5000
    */
   attachTimeout?: number;
+  /**
+   * Milliseconds Redis has to answer a PUBLISH. Past it (a Redis that hangs while its connection
+   * stays open) the broadcasts waiting for an answer are reported once as ERR_ADAPTER_UNAVAILABLE,
+   * and later broadcasts are not sent to Redis (each reports ERR_ADAPTER_UNAVAILABLE at once)
+   * until it answers again. 0: never give up waiting.
+   * @default 1000
+   */
+  publishTimeout?: number;
 }
+
+const REDIS_ADAPTER_KEYS = optionKeys<RedisAdapterOptions>()(
+  'publisher',
+  'subscriber',
+  'channel',
+  'attachTimeout',
+  'publishTimeout',
+);
 
 export const REDIS_ADAPTER_DEFAULTS = Object.freeze({
   channel: 'sockframe',
   attachTimeout: 5_000,
+  publishTimeout: 1_000,
 });
 
 /**
@@ -116,10 +133,17 @@ export class RedisAdapter implements ServerAdapter {
   private readonly channelBytes: Buffer;
   private readonly id: Buffer;
   private readonly attachTimeout: number;
+  private readonly publishTimeout: number;
   private hooks: AdapterHooks | undefined;
   private log: Logger | undefined;
-  /** Ends attach()'s wait for both connections. */
-  private stopWaiting: ((up: boolean) => void) | undefined;
+  /** Ends attach()'s wait for both connections: true once up, or the error of a failed SUBSCRIBE. */
+  private stopWaiting: ((outcome: boolean | Error) => void) | undefined;
+  /** PUBLISH commands Redis has not answered yet: id → when sent. The first is the oldest. */
+  private readonly unanswered = new Map<number, number>();
+  private publishCount = 0;
+  private stallTimer: NodeJS.Timeout | undefined;
+  /** Redis left a PUBLISH unanswered past publishTimeout: broadcasts stay here until it answers. */
+  private stalledSince = 0;
   private readonly links: Record<Role, Link> = {
     publisher: { up: false, wasEverUp: false, downSince: 0 },
     subscriber: { up: false, wasEverUp: false, downSince: 0 },
@@ -129,6 +153,7 @@ export class RedisAdapter implements ServerAdapter {
     if (typeof options !== 'object' || options === null) {
       throw new TypeError('RedisAdapter needs { publisher, subscriber }, two ioredis clients.');
     }
+    checkOptionKeys('RedisAdapter', options, REDIS_ADAPTER_KEYS);
     const { publisher, subscriber } = options;
     checkClient('publisher', publisher, ['publish']);
     checkClient('subscriber', subscriber, ['subscribe', 'unsubscribe']);
@@ -145,6 +170,11 @@ export class RedisAdapter implements ServerAdapter {
       'attachTimeout',
       options.attachTimeout,
       REDIS_ADAPTER_DEFAULTS.attachTimeout,
+    );
+    this.publishTimeout = checkTime(
+      'publishTimeout',
+      options.publishTimeout,
+      REDIS_ADAPTER_DEFAULTS.publishTimeout,
     );
     this.channelBytes = Buffer.from(channel, 'utf8');
     this.id = randomBytes(ID_BYTES);
@@ -167,25 +197,37 @@ export class RedisAdapter implements ServerAdapter {
     claimChannel(this.subscriber, this.channel);
     if (this.publisher.status === 'ready') this.markUp('publisher');
     if (this.subscriber.status === 'ready') {
-      try {
-        await this.subscriber.subscribe(this.channel);
-      } catch (err) {
-        this.release();
-        throw new AdapterUnavailableError(
-          this.name,
-          `Could not subscribe to the Redis channel "${this.channel}": ${describe(err)}`,
-          err,
-        );
-      }
-      this.markUp('subscriber');
+      // Not awaited on its own: a Redis that hangs with its connection open never answers, and
+      // listen() must still start within attachTimeout.
+      this.subscriber.subscribe(this.channel).then(
+        () => {
+          if (this.hooks === hooks) this.markUp('subscriber');
+        },
+        (err: unknown) => {
+          const failure = new AdapterUnavailableError(
+            this.name,
+            `Could not subscribe to the Redis channel "${this.channel}": ${describe(err)}`,
+            err,
+          );
+          if (this.stopWaiting !== undefined && this.hooks === hooks) this.stopWaiting(failure);
+          else log.debug({ role: 'subscriber', detail: describe(err) }, 'adapter could not subscribe yet');
+        },
+      );
     }
-    if (this.bothUp() || this.attachTimeout === 0) return;
-    // Clients still connecting (the usual case at start): the subscriber subscribes on 'ready'.
-    log.info(
-      { publisher: this.publisher.status, subscriber: this.subscriber.status },
-      'adapter waiting for Redis',
-    );
-    if ((await this.waitUntilUp()) || this.hooks !== hooks) return;
+    if (this.attachTimeout === 0) return;
+    if (this.publisher.status !== 'ready' || this.subscriber.status !== 'ready') {
+      // Clients still connecting (the usual case at start): the subscriber subscribes on 'ready'.
+      log.info(
+        { publisher: this.publisher.status, subscriber: this.subscriber.status },
+        'adapter waiting for Redis',
+      );
+    }
+    const outcome = await this.waitUntilUp();
+    if (outcome instanceof Error) {
+      this.release();
+      throw outcome;
+    }
+    if (outcome || this.hooks !== hooks) return;
     const missing = (['publisher', 'subscriber'] as const).filter((role) => !this.links[role].up);
     log.warn({ missing, timeoutMs: this.attachTimeout }, 'adapter not connected; serving this instance only');
     hooks.error(
@@ -204,6 +246,12 @@ export class RedisAdapter implements ServerAdapter {
         `Redis is unavailable (publisher ${status}): the broadcast reached this instance's connections only.`,
       );
     }
+    if (this.stalledSince !== 0) {
+      throw new AdapterUnavailableError(
+        this.name,
+        `Redis has not answered a PUBLISH for ${Date.now() - this.stalledSince + this.publishTimeout} ms: the broadcast reached this instance's connections only.`,
+      );
+    }
     const envelope = Buffer.allocUnsafe(HEADER_BYTES + payload.length);
     envelope[0] = MAGIC_0;
     envelope[1] = MAGIC_1;
@@ -211,7 +259,68 @@ export class RedisAdapter implements ServerAdapter {
     envelope[3] = ID_BYTES;
     this.id.copy(envelope, 4);
     payload.copy(envelope, HEADER_BYTES);
-    return this.publisher.publish(this.channelBytes, envelope);
+    const sent = this.publisher.publish(this.channelBytes, envelope);
+    if (this.publishTimeout === 0) return sent;
+    const id = ++this.publishCount;
+    this.unanswered.set(id, Date.now());
+    this.watchStall();
+    return sent.then(
+      (answer) => {
+        this.answered(id);
+        return answer;
+      },
+      (err: unknown) => {
+        // Already reported with the stall: a later failure of the same command is not news.
+        if (this.answered(id)) return undefined;
+        throw err;
+      },
+    );
+  }
+
+  /** Arms the one timer that checks the oldest unanswered PUBLISH. */
+  private watchStall(): void {
+    if (this.stallTimer !== undefined || this.stalledSince !== 0) return;
+    const oldest = this.unanswered.values().next();
+    if (oldest.done === true) return;
+    const wait = Math.max(0, oldest.value + this.publishTimeout - Date.now());
+    this.stallTimer = setTimeout(() => this.checkStall(), wait);
+    // The server's own sockets keep the process alive; this timer never should on its own.
+    this.stallTimer.unref();
+  }
+
+  private checkStall(): void {
+    this.stallTimer = undefined;
+    const oldest = this.unanswered.values().next();
+    if (oldest.done === true) return;
+    const waitedMs = Date.now() - oldest.value;
+    if (waitedMs < this.publishTimeout) return this.watchStall();
+    this.stalledSince = Date.now();
+    const count = this.unanswered.size;
+    this.log?.warn({ role: 'publisher', unanswered: count, waitedMs }, 'adapter connection stalled');
+    this.hooks?.error(
+      new AdapterUnavailableError(
+        this.name,
+        `Redis has not answered ${count} PUBLISH commands within ${this.publishTimeout} ms: those broadcasts reached this instance's connections; the other instances get them only if Redis resumes, late. Further broadcasts stay on this instance until it answers.`,
+      ),
+    );
+  }
+
+  /** A PUBLISH was answered (or failed). Returns true when it had been reported with a stall. */
+  private answered(id: number): boolean {
+    if (!this.unanswered.delete(id)) return false;
+    const stalled = this.stalledSince !== 0;
+    if (stalled && this.unanswered.size === 0) {
+      this.log?.info({ role: 'publisher', downMs: Date.now() - this.stalledSince }, 'adapter recovered');
+      this.stalledSince = 0;
+    }
+    if (!stalled) {
+      // The oldest may have changed: the timer re-arms for the next one when it fires.
+      if (this.unanswered.size === 0 && this.stallTimer !== undefined) {
+        clearTimeout(this.stallTimer);
+        this.stallTimer = undefined;
+      }
+    }
+    return stalled;
   }
 
   close(): void {
@@ -223,20 +332,25 @@ export class RedisAdapter implements ServerAdapter {
     return this.links.publisher.up && this.links.subscriber.up;
   }
 
-  /** Resolves true once both connections are up, false after attachTimeout. */
-  private waitUntilUp(): Promise<boolean> {
+  /** Resolves true once both connections are up, false after attachTimeout, or a SUBSCRIBE's failure. */
+  private waitUntilUp(): Promise<boolean | Error> {
+    if (this.bothUp()) return Promise.resolve(true);
     return new Promise((resolve) => {
       const timer = setTimeout(() => this.stopWaiting?.(false), this.attachTimeout);
-      this.stopWaiting = (up) => {
+      this.stopWaiting = (outcome) => {
         clearTimeout(timer);
         this.stopWaiting = undefined;
-        resolve(up);
+        resolve(outcome);
       };
     });
   }
 
   private release(): void {
     this.stopWaiting?.(true);
+    if (this.stallTimer !== undefined) clearTimeout(this.stallTimer);
+    this.stallTimer = undefined;
+    this.unanswered.clear();
+    this.stalledSince = 0;
     this.publisher.off('ready', this.onPublisherReady);
     this.publisher.off('close', this.onPublisherClose);
     this.publisher.off('error', this.onPublisherError);

@@ -1,17 +1,19 @@
 import { connect, type Socket } from 'node:net';
-import { StreamClient, type StreamClientOptions } from './stream-client';
+import { STREAM_CLIENT_KEYS, StreamClient, type StreamClientOptions } from './stream-client';
 
 export interface IpcClientOptions extends StreamClientOptions {
   /** The server's socket path or pipe name. */
   path: string;
 }
 
+const IPC_CLIENT_KEYS: ReadonlySet<string> = new Set([...STREAM_CLIENT_KEYS, 'path']);
+
 /** A client for a Unix domain socket or a Windows named pipe. */
 export class IpcClient extends StreamClient {
   private readonly path: string;
 
   constructor(options: IpcClientOptions) {
-    super(options, 'ipc-client');
+    super(options, 'ipc-client', IPC_CLIENT_KEYS);
     if (typeof options.path !== 'string' || options.path === '') {
       throw new TypeError('The "path" option must be a non-empty string.');
     }

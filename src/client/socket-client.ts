@@ -3,8 +3,9 @@ import type { Logger } from 'pino';
 import { ConnectAbortedError, ListenerError, type SockframeError } from '../errors';
 import { callGuarded, emitGuarded, isPeerFault, UnobservedFaults, type FaultSink } from '../dispatch';
 import { show } from '../options';
-import type { CloseReason, Payload } from '../connection';
-import type { CloseOptions } from '../server/socket-server';
+import type { CloseReason } from '../connection';
+import type { CloseOptions } from '../options';
+import type { Payload } from '../payload';
 
 /** Reported before each reconnect attempt. */
 export interface ReconnectingInfo {
@@ -40,6 +41,12 @@ export abstract class SocketClient extends TypedEmitter<ClientEvents> implements
   private readonly finishWaiters = new Set<() => void>();
   /** Faults nobody observes become process warnings. */
   private readonly unobserved: UnobservedFaults;
+  /**
+   * Aborted by close(), once and for good. Every step of connecting (an attempt, a backoff wait,
+   * the decision to reconnect after a drop) listens to it or checks it, so close() ends them all
+   * at once, wherever it is called from: a 'close' or 'reconnecting' listener included.
+   */
+  private readonly lifetime = new AbortController();
 
   protected constructor(log: Logger) {
     super();
@@ -60,45 +67,64 @@ export abstract class SocketClient extends TypedEmitter<ClientEvents> implements
     await this.close();
   }
 
+  /** True once close() has been called: nothing connects again. */
+  protected get closedForGood(): boolean {
+    return this.lifetime.signal.aborted;
+  }
+
+  /** Aborted when close() is called; its reason is the ConnectAbortedError pending connects get. */
+  protected get closeSignal(): AbortSignal {
+    return this.lifetime.signal;
+  }
+
+  /**
+   * The one transition to "closed for good", made by close(): ends every messages() iterator and
+   * cancels whatever attempt or backoff wait is under way. Returns false when already made.
+   */
+  protected closeForGood(): boolean {
+    if (this.lifetime.signal.aborted) return false;
+    this.lifetime.abort(new ConnectAbortedError('The client was closed'));
+    this.finish();
+    return true;
+  }
+
   /**
    * Reads messages as an async iterator, for those who prefer `for await`. It ends when the
-   * client closes for good (close(), or a drop with reconnect off).
+   * client closes for good (close(), or a drop with reconnect off); a next() waiting then
+   * resolves `{ done: true }`. Several next() calls may wait at once: messages go to them in order.
    */
   messages(): AsyncIterableIterator<Buffer> {
     const queue: Buffer[] = [];
-    let wake: (() => void) | undefined;
+    const waiters: ((result: IteratorResult<Buffer>) => void)[] = [];
     let done = this.finished;
-    const onMessage = (message: Buffer): void => {
-      queue.push(message);
-      wake?.();
-    };
-    const onFinish = (): void => {
+    const end = (): void => {
       done = true;
-      wake?.();
+      detach();
+      for (const resolve of waiters.splice(0)) resolve({ value: undefined, done: true });
     };
-    this.on('message', onMessage);
-    this.finishWaiters.add(onFinish);
+    const onMessage = (message: Buffer): void => {
+      const waiter = waiters.shift();
+      if (waiter !== undefined) waiter({ value: message, done: false });
+      else queue.push(message);
+    };
     const detach = (): void => {
       this.off('message', onMessage);
-      this.finishWaiters.delete(onFinish);
+      this.finishWaiters.delete(end);
     };
+    if (!done) {
+      this.on('message', onMessage);
+      this.finishWaiters.add(end);
+    }
     const iterator: AsyncIterableIterator<Buffer> = {
-      next: async (): Promise<IteratorResult<Buffer>> => {
-        for (;;) {
-          const message = queue.shift();
-          if (message !== undefined) return { value: message, done: false };
-          if (done) {
-            detach();
-            return { value: undefined, done: true };
-          }
-          await new Promise<void>((resolve) => (wake = resolve));
-          wake = undefined;
-        }
+      next: (): Promise<IteratorResult<Buffer>> => {
+        const message = queue.shift();
+        if (message !== undefined) return Promise.resolve({ value: message, done: false });
+        if (done) return Promise.resolve({ value: undefined, done: true });
+        return new Promise((resolve) => waiters.push(resolve));
       },
       return: (): Promise<IteratorResult<Buffer>> => {
-        done = true;
         queue.length = 0;
-        detach();
+        end();
         return Promise.resolve({ value: undefined, done: true });
       },
       [Symbol.asyncIterator]() {
@@ -116,7 +142,7 @@ export abstract class SocketClient extends TypedEmitter<ClientEvents> implements
   /** Marks that nothing more will be delivered: ends every messages() iterator. */
   protected finish(): void {
     this.finished = true;
-    for (const wake of [...this.finishWaiters]) wake();
+    for (const end of [...this.finishWaiters]) end();
   }
 
   /** A new connect() begins: iterators created from now on wait for messages again. */

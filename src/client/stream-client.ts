@@ -7,25 +7,23 @@ import {
   QueueFullError,
   SocketError,
   SockframeError,
+  TlsVerificationError,
 } from '../errors';
 import { SlabArena } from '../write-batch';
 import {
   Connection,
-  encodePayload,
-  WRITE_HIGH_WATER_MARK,
   type CloseReason,
   type ConnectionHandlers,
   type ConnectionSettings,
-  type Payload,
 } from '../connection';
+import { encodePayload, WRITE_HIGH_WATER_MARK, type Payload } from '../payload';
 import { DEFAULT_MAX_HEADER_BYTES, DEFAULT_MAX_MESSAGE_SIZE } from '../framing/assembler';
 import { resolveFraming, type Framing, type FramingOption } from '../framing/framing';
 import { defaultLengthField } from '../framing/length-field';
 import { componentLogger, LazyChild, type LoggerOption } from '../logger';
-import { checkBoolean, checkSize, checkTime, show } from '../options';
-import type { CloseOptions } from '../server/socket-server';
-import { checkCloseTimeout } from '../server/socket-server';
-import { tuneSocket } from '../server/stream-server';
+import { checkBoolean, checkOptionKeys, checkSize, checkTime, optionKeys, show } from '../options';
+import { checkCloseTimeout, type CloseOptions } from '../options';
+import { tuneSocket } from '../socket-tuning';
 import { connectSignal, joinAttempt, SocketClient } from './socket-client';
 
 /** Exponential backoff with jitter; every field optional. */
@@ -120,6 +118,30 @@ export interface StreamClientOptions {
   logger?: LoggerOption;
 }
 
+/** The names of StreamClientOptions, for the unknown-key check. */
+export const STREAM_CLIENT_KEYS = optionKeys<StreamClientOptions>()(
+  'framing',
+  'maxMessageSize',
+  'maxHeaderBytes',
+  'maxPendingBytes',
+  'connectTimeout',
+  'idleTimeout',
+  'messageTimeout',
+  'noDelay',
+  'keepAlive',
+  'reconnect',
+  'queueWhileDisconnected',
+  'logger',
+);
+
+const RECONNECT_KEYS = optionKeys<ReconnectOptions>()(
+  'initialDelay',
+  'maxDelay',
+  'factor',
+  'jitter',
+  'maxAttempts',
+);
+
 export const STREAM_CLIENT_DEFAULTS = Object.freeze({
   maxMessageSize: DEFAULT_MAX_MESSAGE_SIZE,
   maxHeaderBytes: DEFAULT_MAX_HEADER_BYTES,
@@ -148,6 +170,7 @@ function resolveReconnect(option: boolean | ReconnectOptions | undefined): Resol
   if (typeof option !== 'object' || option === null) {
     throw new TypeError(`The "reconnect" option must be a boolean or an object; got ${show(option)}.`);
   }
+  checkOptionKeys('the "reconnect" option', option, RECONNECT_KEYS);
   const factor = option.factor ?? RECONNECT_DEFAULTS.factor;
   if (typeof factor !== 'number' || !Number.isFinite(factor) || factor < 1) {
     throw new TypeError(`The "reconnect.factor" option must be a number of at least 1; got ${show(factor)}.`);
@@ -193,9 +216,6 @@ export abstract class StreamClient extends SocketClient {
   private conn: Connection | undefined;
   private connecting: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
-  private closedForGood = false;
-  /** Cancels the attempt or backoff wait in progress. */
-  private cancelWait: ((err: SockframeError) => void) | undefined;
   private queue: (Buffer | readonly Buffer[])[] = [];
   private queuedBytes = 0;
   /** send() returned false while queueing: a 'drain' is owed once the queue is handed over. */
@@ -206,10 +226,11 @@ export abstract class StreamClient extends SocketClient {
   /** Each connection's child logger `{ connId }`, derived on its first record. */
   private readonly connectionLog: LazyChild<Connection>;
 
-  protected constructor(options: StreamClientOptions, component: string) {
+  protected constructor(options: StreamClientOptions, component: string, known: ReadonlySet<string>) {
     if (typeof options !== 'object' || options === null) {
       throw new TypeError('Client options must be an object.');
     }
+    checkOptionKeys(new.target.name, options, known);
     super(componentLogger(options.logger, component));
     const framing = options.framing ?? defaultLengthField();
     this.encoder = resolveFraming(framing);
@@ -293,9 +314,15 @@ export abstract class StreamClient extends SocketClient {
     this.unfinish();
     // An attempt under way (another connect(), or reconnecting) is joined.
     if (this.connecting !== undefined) return joinAttempt(this.connecting, signal);
-    this.connecting = this.run(signal, 0).finally(() => {
-      this.connecting = undefined;
-    });
+    this.connecting = this.run(signal, 0)
+      .catch((err: unknown) => {
+        // Not the network's fault, and not the caller's: reported as well as rejected.
+        if (err instanceof TlsVerificationError) this.reportError(err);
+        throw err;
+      })
+      .finally(() => {
+        this.connecting = undefined;
+      });
     return this.connecting;
   }
 
@@ -325,9 +352,8 @@ export abstract class StreamClient extends SocketClient {
   close(options?: CloseOptions): Promise<void> {
     if (this.closing !== undefined) return this.closing;
     const timeout = checkCloseTimeout(options);
-    this.closedForGood = true;
-    this.finish();
-    this.cancelWait?.(new ConnectAbortedError('The client was closed'));
+    // Aborts the attempt or backoff wait under way, and every later step checks it.
+    this.closeForGood();
     if (this.queue.length > 0) {
       const count = this.queue.length;
       this.queue = [];
@@ -337,7 +363,11 @@ export abstract class StreamClient extends SocketClient {
       );
     }
     const conn = this.conn;
-    this.closing = (conn === undefined ? Promise.resolve() : this.endConnection(conn, timeout)).then(() => {
+    const attempt = this.connecting?.catch(() => {});
+    this.closing = Promise.all([
+      conn === undefined ? undefined : this.endConnection(conn, timeout),
+      attempt,
+    ]).then(() => {
       this.log.info('client closed');
     });
     return this.closing;
@@ -364,6 +394,11 @@ export abstract class StreamClient extends SocketClient {
     else this.reportError(err);
   }
 
+  /** Node's error from a failed attempt as a SockframeError; TLS tells a refused certificate apart. */
+  protected connectError(err: Error, _socket: Socket): SockframeError {
+    return new SocketError(err);
+  }
+
   /** Tries to connect, retrying under the policy. `attempt` retries have been made already. */
   private async run(signal: AbortSignal | undefined, attempt: number): Promise<void> {
     let retries = attempt;
@@ -373,6 +408,7 @@ export abstract class StreamClient extends SocketClient {
         const delayMs = backoffDelay(policy, retries);
         this.log.info({ attempt: retries, delayMs }, 'reconnecting');
         this.dispatchSimple('reconnecting', { attempt: retries, delayMs });
+        // close() from a 'reconnecting' listener: no wait, no attempt.
         await this.wait(delayMs, signal);
       }
       try {
@@ -380,37 +416,41 @@ export abstract class StreamClient extends SocketClient {
         return;
       } catch (err) {
         // Only network faults are retried: anything else (a TypeError from the socket's own
-        // options, say) would fail the same way every time.
+        // options, a certificate the client refused) would fail the same way every time.
         if (!(err instanceof SockframeError)) throw err;
-        const error = err;
-        if (error instanceof ConnectAbortedError || error instanceof FramingHookError || this.closedForGood)
-          throw error;
-        this.log.debug({ err: error, attempt: retries }, 'connect attempt failed');
+        if (!isRetryable(err) || this.closedForGood) throw err;
+        this.log.debug({ err, attempt: retries }, 'connect attempt failed');
         const policy = this.reconnectPolicy;
-        if (policy === undefined || retries >= policy.maxAttempts) throw error;
+        if (policy === undefined || retries >= policy.maxAttempts) throw err;
         retries++;
       }
     }
   }
 
+  /** Waits `ms`, or rejects at once when `signal` aborts or the client is closed for good. */
   private wait(ms: number, signal: AbortSignal | undefined): Promise<void> {
     return new Promise<void>((resolve, reject) => {
+      const closed = this.closeSignal;
+      if (closed.aborted) return reject(closed.reason as SockframeError);
       const done = (err?: SockframeError): void => {
         clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);
-        this.cancelWait = undefined;
+        closed.removeEventListener('abort', onClose);
         if (err === undefined) resolve();
         else reject(err);
       };
       const onAbort = (): void => done(new ConnectAbortedError('Aborted', signal?.reason));
+      const onClose = (): void => done(closed.reason as SockframeError);
       const timer = setTimeout(() => done(), ms);
-      this.cancelWait = done;
       signal?.addEventListener('abort', onAbort, { once: true });
+      closed.addEventListener('abort', onClose, { once: true });
     });
   }
 
   private attempt(signal: AbortSignal | undefined): Promise<void> {
     return new Promise<void>((resolve, reject) => {
+      const closed = this.closeSignal;
+      if (closed.aborted) return reject(closed.reason as SockframeError);
       if (this.log.isLevelEnabled('debug')) this.log.debug({ target: this.describeTarget() }, 'connecting');
       const socket = this.createSocket();
       const ready = this.readyEvent();
@@ -418,24 +458,20 @@ export abstract class StreamClient extends SocketClient {
       const cleanup = (): void => {
         if (timer !== undefined) clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);
+        closed.removeEventListener('abort', onClose);
         socket.off('error', onError);
         socket.off(ready, onReady);
-        this.cancelWait = undefined;
       };
       const fail = (err: SockframeError): void => {
         cleanup();
         socket.destroy();
         reject(err);
       };
-      const onError = (err: Error): void => fail(new SocketError(err));
+      const onError = (err: Error): void => fail(this.connectError(err, socket));
       const onAbort = (): void => fail(new ConnectAbortedError('Aborted', signal?.reason));
+      const onClose = (): void => fail(closed.reason as SockframeError);
       const onReady = (): void => {
         cleanup();
-        if (this.closedForGood) {
-          socket.destroy();
-          reject(new ConnectAbortedError('The client was closed'));
-          return;
-        }
         try {
           this.adopt(socket);
         } catch (err) {
@@ -447,8 +483,8 @@ export abstract class StreamClient extends SocketClient {
       if (this.connectTimeout > 0) {
         timer = setTimeout(() => fail(new ConnectTimeoutError(this.connectTimeout)), this.connectTimeout);
       }
-      this.cancelWait = fail;
       signal?.addEventListener('abort', onAbort, { once: true });
+      closed.addEventListener('abort', onClose, { once: true });
       socket.once('error', onError);
       socket.once(ready, onReady);
     });
@@ -486,12 +522,16 @@ export abstract class StreamClient extends SocketClient {
 
   private onConnectionClosed(conn: Connection, reason: CloseReason): void {
     // A connection that a newer connect() already replaced ends without ending the client.
-    const current = this.conn === conn;
-    if (current) this.conn = undefined;
-    const retry = current && this.reconnectPolicy !== undefined && !this.closedForGood;
-    if (current && !retry) this.finish();
+    if (this.conn !== conn) {
+      this.dispatchClose(reason);
+      return;
+    }
+    this.conn = undefined;
+    const retry = this.reconnectPolicy !== undefined && !this.closedForGood;
+    if (!retry) this.finish();
     this.dispatchClose(reason);
-    if (!retry || this.connecting !== undefined) return;
+    // Checked again after the listeners: one of them may have called close() (which finished).
+    if (!retry || this.closedForGood || this.connecting !== undefined) return;
     const running = this.run(undefined, 1);
     this.connecting = running;
     running.then(
@@ -500,11 +540,16 @@ export abstract class StreamClient extends SocketClient {
       },
       (err: unknown) => {
         if (this.connecting === running) this.connecting = undefined;
+        this.finish();
         if (err instanceof ConnectAbortedError) return;
         this.log.warn({ err }, 'giving up reconnecting');
-        this.finish();
         this.reportError(err as SockframeError);
       },
     );
   }
+}
+
+/** Faults worth another attempt: the network's, not the caller's (or a refused certificate). */
+function isRetryable(err: SockframeError): boolean {
+  return err.code === 'ERR_SOCKET' || err.code === 'ERR_CONNECT_TIMEOUT';
 }

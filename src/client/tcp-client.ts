@@ -1,5 +1,6 @@
 import { connect, type Socket } from 'node:net';
-import { StreamClient, type StreamClientOptions } from './stream-client';
+import { optionKeys } from '../options';
+import { STREAM_CLIENT_KEYS, StreamClient, type StreamClientOptions } from './stream-client';
 
 export interface TcpClientOptions extends StreamClientOptions {
   port: number;
@@ -10,12 +11,23 @@ export interface TcpClientOptions extends StreamClientOptions {
   localAddress?: string;
 }
 
+/** The names of TcpClientOptions, for the unknown-key check. */
+export const TCP_CLIENT_KEYS: ReadonlySet<string> = new Set([
+  ...STREAM_CLIENT_KEYS,
+  ...optionKeys<Omit<TcpClientOptions, keyof StreamClientOptions>>()(
+    'port',
+    'host',
+    'family',
+    'localAddress',
+  ),
+]);
+
 /** A TCP client. */
 export class TcpClient extends StreamClient {
   private readonly target: { port: number; host: string; family?: 4 | 6; localAddress?: string };
 
   constructor(options: TcpClientOptions) {
-    super(options, 'tcp-client');
+    super(options, 'tcp-client', TCP_CLIENT_KEYS);
     this.target = checkTcpTarget(options);
   }
 

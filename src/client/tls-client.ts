@@ -1,29 +1,65 @@
 import type { Socket } from 'node:net';
-import { connect, createSecureContext, type ConnectionOptions, type SecureContext } from 'node:tls';
+import {
+  connect,
+  createSecureContext,
+  type ConnectionOptions,
+  type SecureContext,
+  type TLSSocket,
+} from 'node:tls';
+import { SocketError, TlsVerificationError } from '../errors';
 import { StreamClient } from './stream-client';
-import { checkTcpTarget, type TcpClientOptions } from './tcp-client';
+import { checkTcpTarget, TCP_CLIENT_KEYS, type TcpClientOptions } from './tcp-client';
 
-/** TcpClientOptions plus node:tls connect options (ca, servername, rejectUnauthorized, cert…). */
+/**
+ * The node:tls options TlsClient passes through: those `tls.connect()` reads for TLS (beside the
+ * socket options sockframe sets itself) and those of `tls.createSecureContext()`.
+ */
+const PASSTHROUGH_NAMES = [
+  // tls.connect()
+  'ALPNProtocols',
+  'checkServerIdentity',
+  'enableTrace',
+  'minDHSize',
+  'pskCallback',
+  'rejectUnauthorized',
+  'requestOCSP',
+  'secureContext',
+  'servername',
+  'session',
+  // tls.createSecureContext()
+  'allowPartialTrustChain',
+  'ca',
+  'cert',
+  'ciphers',
+  'clientCertEngine',
+  'crl',
+  'dhparam',
+  'ecdhCurve',
+  'honorCipherOrder',
+  'key',
+  'maxVersion',
+  'minVersion',
+  'passphrase',
+  'pfx',
+  'privateKeyEngine',
+  'privateKeyIdentifier',
+  'secureOptions',
+  'secureProtocol',
+  'sessionIdContext',
+  'sessionTimeout',
+  'sigalgs',
+  'ticketKeys',
+] as const;
+
+type TlsPassthrough = (typeof PASSTHROUGH_NAMES)[number];
+
+export const TLS_CLIENT_PASSTHROUGH: ReadonlySet<string> = new Set<string>(PASSTHROUGH_NAMES);
+
+/** TcpClientOptions plus the node:tls options in TLS_CLIENT_PASSTHROUGH (ca, servername, rejectUnauthorized, cert…). */
 export type TlsClientOptions = TcpClientOptions &
-  Omit<ConnectionOptions, 'port' | 'host' | 'socket' | 'path'>;
+  Pick<ConnectionOptions, TlsPassthrough & keyof ConnectionOptions>;
 
-const OWN_OPTIONS = new Set([
-  'framing',
-  'maxMessageSize',
-  'maxPendingBytes',
-  'connectTimeout',
-  'idleTimeout',
-  'messageTimeout',
-  'noDelay',
-  'keepAlive',
-  'reconnect',
-  'queueWhileDisconnected',
-  'logger',
-  'port',
-  'host',
-  'family',
-  'localAddress',
-]);
+const TLS_CLIENT_KEYS: ReadonlySet<string> = new Set<string>([...TCP_CLIENT_KEYS, ...TLS_CLIENT_PASSTHROUGH]);
 
 /** A TLS client; the connect timeout covers the handshake. */
 export class TlsClient extends StreamClient {
@@ -31,10 +67,10 @@ export class TlsClient extends StreamClient {
   private readonly tlsOptions: ConnectionOptions;
 
   constructor(options: TlsClientOptions) {
-    super(options, 'tls-client');
+    super(options, 'tls-client', TLS_CLIENT_KEYS);
     this.target = checkTcpTarget(options);
     const tls: ConnectionOptions & Record<string, unknown> = {};
-    for (const [key, value] of Object.entries(options)) if (!OWN_OPTIONS.has(key)) tls[key] = value;
+    for (const [key, value] of Object.entries(options)) if (TLS_CLIENT_PASSTHROUGH.has(key)) tls[key] = value;
     // Made once: a bad key, certificate or option is refused here rather than at connect(), and
     // reconnects do not parse the certificates again.
     tls.secureContext ??= secureContextOf(tls);
@@ -43,6 +79,17 @@ export class TlsClient extends StreamClient {
 
   protected createSocket(): Socket {
     return connect({ ...this.tlsOptions, ...this.target });
+  }
+
+  /**
+   * A refused certificate is not a network fault: retrying gets the same certificate. Node sets
+   * `authorizationError` just before it destroys a socket whose certificate it refused.
+   */
+  protected override connectError(err: Error, socket: Socket): SocketError | TlsVerificationError {
+    const refusal = (socket as TLSSocket).authorizationError as Error | string | null | undefined;
+    if (refusal === null || refusal === undefined) return new SocketError(err);
+    const code = typeof refusal === 'string' ? refusal : refusal.message;
+    return new TlsVerificationError(code, this.describeTarget(), err);
   }
 
   protected readyEvent(): 'secureConnect' {

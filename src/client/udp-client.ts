@@ -1,7 +1,7 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import { ConnectAbortedError, NotConnectedError, SocketError, type SockframeError } from '../errors';
-import { WRITE_HIGH_WATER_MARK, type Payload } from '../connection';
+import { WRITE_HIGH_WATER_MARK, type Payload } from '../payload';
 import {
   checkUdpType,
   DatagramReader,
@@ -12,9 +12,8 @@ import {
 } from '../datagram';
 import type { Framing, FramingOption } from '../framing/framing';
 import { componentLogger, type LoggerOption } from '../logger';
-import { checkPort, checkSize, checkString } from '../options';
-import type { CloseOptions } from '../server/socket-server';
-import { checkCloseTimeout } from '../server/socket-server';
+import { checkOptionKeys, checkPort, checkSize, checkString, optionKeys } from '../options';
+import { checkCloseTimeout, type CloseOptions } from '../options';
 import { connectSignal, joinAttempt, SocketClient } from './socket-client';
 
 /** Options of a UdpClient; `type` and `port` are required. */
@@ -60,6 +59,19 @@ export interface UdpClientOptions {
   logger?: LoggerOption;
 }
 
+const UDP_CLIENT_KEYS = optionKeys<UdpClientOptions>()(
+  'type',
+  'port',
+  'host',
+  'framing',
+  'maxMessageSize',
+  'localAddress',
+  'localPort',
+  'recvBufferSize',
+  'sendBufferSize',
+  'logger',
+);
+
 /** Counters of a UdpClient since it was created. */
 export interface UdpClientStats {
   readonly datagramsIn: number;
@@ -93,14 +105,13 @@ export class UdpClient extends SocketClient {
   private readonly framing: Framing | undefined;
   private readonly reader: DatagramReader;
   private readonly maxDatagram: number;
-  private readonly sendCallback: (err: Error | null) => void;
 
   private socket: Socket | undefined;
   private connecting: Promise<void> | undefined;
-  private cancelConnect: ((err: SockframeError) => void) | undefined;
   private closing: Promise<void> | undefined;
-  private closedForGood = false;
   private pendingSends = 0;
+  /** Bytes handed to the socket whose send callback has not run yet. */
+  private bytesInFlight = 0;
   private sendsSettled: (() => void) | undefined;
   private needDrain = false;
 
@@ -115,6 +126,7 @@ export class UdpClient extends SocketClient {
     if (typeof options !== 'object' || options === null) {
       throw new TypeError('UdpClient options must be an object with a type and a port.');
     }
+    checkOptionKeys(new.target.name, options, UDP_CLIENT_KEYS);
     const type = checkUdpType(options.type);
     super(componentLogger(options.logger, 'udp-client'));
     this.type = type;
@@ -146,7 +158,6 @@ export class UdpClient extends SocketClient {
       this.framing,
       checkSize('maxMessageSize', options.maxMessageSize, this.maxDatagram),
     );
-    this.sendCallback = (err) => this.sendDone(err);
   }
 
   /** True from connect() until close(). */
@@ -196,8 +207,8 @@ export class UdpClient extends SocketClient {
   /**
    * Sends one datagram, framed when a framing with an encoder was given. Throws
    * ERR_DATAGRAM_TOO_LARGE when it would not fit, ERR_NOT_CONNECTED before connect() and after
-   * close(). Returns false when more than 256 KiB wait in the socket's send queue; 'drain' follows
-   * once it has emptied.
+   * close(). Returns false when more than 256 KiB sent have not left the socket yet; 'drain'
+   * follows once they have.
    */
   send(payload: Payload): boolean {
     const socket = this.socket;
@@ -209,11 +220,14 @@ export class UdpClient extends SocketClient {
       );
     }
     const { data, size } = encodeDatagram(this.framing, payload, this.maxDatagram);
-    socket.send(data, this.sendCallback);
+    // Counted from the callbacks rather than asked of getSendQueueSize(), which Deno's node:dgram
+    // lacks (and which Node leaves at 0 while a datagram waits for its address lookup).
+    socket.send(data, (err) => this.sendDone(err, size));
     this.pendingSends++;
+    this.bytesInFlight += size;
     this.datagramsOut++;
     this.bytesOut += size;
-    if (socket.getSendQueueSize() >= WRITE_HIGH_WATER_MARK) {
+    if (this.bytesInFlight >= WRITE_HIGH_WATER_MARK) {
       this.needDrain = true;
       return false;
     }
@@ -227,9 +241,8 @@ export class UdpClient extends SocketClient {
   close(options?: CloseOptions): Promise<void> {
     if (this.closing !== undefined) return this.closing;
     const timeout = checkCloseTimeout(options);
-    this.closedForGood = true;
-    this.finish();
-    this.cancelConnect?.(new ConnectAbortedError('The client was closed'));
+    // Aborts an attempt under way.
+    this.closeForGood();
     const socket = this.socket;
     this.socket = undefined;
     this.closing = this.shutdown(socket, timeout);
@@ -247,6 +260,7 @@ export class UdpClient extends SocketClient {
 
   private attempt(signal: AbortSignal | undefined): Promise<void> {
     return new Promise<void>((resolve, reject) => {
+      const closed = this.closeSignal;
       const target = this.describeTarget();
       this.log.debug({ target }, 'connecting');
       const socket = createSocket({ type: this.type, ...this.bufferSizes });
@@ -256,7 +270,7 @@ export class UdpClient extends SocketClient {
         signal?.removeEventListener('abort', onAbort);
         socket.off('error', onError);
         socket.off('connect', onConnect);
-        this.cancelConnect = undefined;
+        closed.removeEventListener('abort', onClose);
       };
       const fail = (err: SockframeError): void => {
         cleanup();
@@ -267,12 +281,13 @@ export class UdpClient extends SocketClient {
       };
       const onError = (err: Error): void => fail(new SocketError(err));
       const onAbort = (): void => fail(new ConnectAbortedError('Aborted', signal?.reason));
+      const onClose = (): void => fail(closed.reason as SockframeError);
       const onConnect = (): void => {
         cleanup();
         this.adopt(socket, target);
         resolve();
       };
-      this.cancelConnect = fail;
+      closed.addEventListener('abort', onClose, { once: true });
       signal?.addEventListener('abort', onAbort, { once: true });
       socket.on('error', onError);
       socket.once('connect', onConnect);
@@ -309,11 +324,12 @@ export class UdpClient extends SocketClient {
     this.dispatchMessage(message);
   }
 
-  private sendDone(err: Error | null): void {
+  private sendDone(err: Error | null, size: number): void {
     this.pendingSends--;
+    this.bytesInFlight -= size;
     const socket = this.socket;
     if (err !== null && socket !== undefined) this.reportError(new SocketError(err));
-    if (this.needDrain && socket !== undefined && socket.getSendQueueSize() < WRITE_HIGH_WATER_MARK) {
+    if (this.needDrain && socket !== undefined && this.bytesInFlight < WRITE_HIGH_WATER_MARK) {
       this.needDrain = false;
       this.dispatchSimple('drain');
     }

@@ -1,5 +1,11 @@
 import { Buffer } from 'node:buffer';
-import { FrameTooLargeError, FramingHookError, InvalidFrameLengthError, SockframeError } from '../errors';
+import {
+  FrameTooLargeError,
+  FramingHookError,
+  InvalidFrameLengthError,
+  ListenerError,
+  SockframeError,
+} from '../errors';
 import {
   NEED_MORE,
   isScanFraming,
@@ -10,7 +16,7 @@ import {
   type LengthFraming,
 } from './framing';
 import { fourByteField, lengthField } from './length-field';
-import { checkSize } from '../options';
+import { checkOptionKeys, checkSize, optionKeys } from '../options';
 
 /** 16 MiB: the default limit on one whole frame, header included. */
 export const DEFAULT_MAX_MESSAGE_SIZE = 16 * 1024 * 1024;
@@ -40,6 +46,14 @@ export interface MessageAssemblerOptions {
   /** Receives the first framing error; after it the assembler delivers nothing more. */
   onError: (err: SockframeError) => void;
 }
+
+const ASSEMBLER_KEYS = optionKeys<MessageAssemblerOptions>()(
+  'framing',
+  'maxMessageSize',
+  'maxHeaderBytes',
+  'onMessage',
+  'onError',
+);
 
 /** Bytes of a straddling header copied at once, so NEED_MORE hooks cost amortised linear time. */
 const MIN_HEAD_COPY = 64;
@@ -125,6 +139,7 @@ export class MessageAssembler {
     if (typeof options !== 'object' || options === null) {
       throw new TypeError('MessageAssembler needs an options object with onMessage and onError.');
     }
+    checkOptionKeys('MessageAssembler', options, ASSEMBLER_KEYS);
     if (typeof options.onMessage !== 'function') {
       throw new TypeError('The "onMessage" option must be a function.');
     }
@@ -188,14 +203,25 @@ export class MessageAssembler {
     return this.framing;
   }
 
-  /** Feeds bytes in; whole messages come out through onMessage, in order. */
+  /**
+   * Feeds bytes in; whole messages come out through onMessage, in order. After a framing error,
+   * or an onMessage that threw, pushes are ignored until reset(): the rest of that chunk was not
+   * parsed, so the stream's position is lost. What onMessage threw is rethrown to the caller of
+   * push(), and `error` holds it as ERR_LISTENER_THREW (onError is not called for it).
+   */
   push(chunk: Buffer): void {
     if (this.failure !== null || chunk.length === 0) return;
-    if (this.scanner !== undefined) this.pushScanned(chunk, this.scanner);
-    else this.pushMeasured(chunk);
+    // One try per chunk, not per message: the loops inside stay as they are.
+    try {
+      if (this.scanner !== undefined) this.pushScanned(chunk, this.scanner);
+      else this.pushMeasured(chunk);
+    } catch (err) {
+      this.stop(new ListenerError('onMessage', err));
+      throw err;
+    }
   }
 
-  /** Drops any partial message and any error, ready for a new stream. */
+  /** Drops any partial message and any error (a framing error or a throwing onMessage), ready for a new stream. */
   reset(): void {
     this.generation++;
     this.pending = NO_PARTS;
@@ -362,6 +388,11 @@ export class MessageAssembler {
       if (answer.strip !== undefined) strip = answer.strip;
     } else {
       length = answer;
+    }
+    if (length === Infinity) {
+      // A length past 2^53 (an 8-byte field, a 10-byte varint) cannot be exact: it is Infinity.
+      this.fail(new FrameTooLargeError(Infinity, this.limit));
+      return FAILED;
     }
     if (typeof length !== 'number' || !Number.isInteger(length) || length < 0) {
       this.fail(
@@ -567,13 +598,18 @@ export class MessageAssembler {
   }
 
   private fail(err: SockframeError): void {
+    this.stop(err);
+    this.onError(err);
+  }
+
+  /** Fail-stop: nothing more is parsed until reset(). */
+  private stop(err: SockframeError): void {
     this.failure = err;
     this.pending = NO_PARTS;
     this.pendingBytes = 0;
     this.dropAccumulator();
     this.forgetHead();
     this.frameLength = -1;
-    this.onError(err);
   }
 }
 

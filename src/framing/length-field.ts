@@ -52,6 +52,7 @@ export interface LengthFieldFraming extends LengthFraming {
 }
 
 const LENGTH_SIZES: readonly number[] = [1, 2, 3, 4, 8];
+const MAX_SAFE_BIGINT = BigInt(Number.MAX_SAFE_INTEGER);
 
 /**
  * Length-field framing with Netty's parameters. The frame's whole length is
@@ -104,10 +105,21 @@ export function lengthField(options: LengthFieldOptions = {}): LengthFieldFramin
       case 4:
         return little ? head.readUInt32LE(at) : head.readUInt32BE(at);
       default:
-        // Beyond 2^53 the float is inexact, but it is then far above any limit and is refused.
         return Number(little ? head.readBigUInt64LE(at) : head.readBigUInt64BE(at));
     }
   };
+
+  /**
+   * The whole frame's length. An 8-byte field is added up exactly: past 2^53 a float is inexact,
+   * so such a length is Infinity (refused as too large, and reported as Infinity).
+   */
+  const frameLength =
+    lengthSize === 8
+      ? (head: Buffer, at: number): number => {
+          const total = (little ? head.readBigUInt64LE(at) : head.readBigUInt64BE(at)) + BigInt(extra);
+          return total > MAX_SAFE_BIGINT ? Infinity : Number(total);
+        }
+      : (head: Buffer, at: number): number => readField(head, at) + extra;
 
   const writeField = (target: Buffer, at: number, value: number): void => {
     switch (lengthSize) {
@@ -164,10 +176,10 @@ export function lengthField(options: LengthFieldOptions = {}): LengthFieldFramin
     endian,
     ...(maxMessageSize === undefined ? {} : { maxMessageSize }),
     messageLength(head: Buffer): number {
-      return readField(head, lengthOffset) + extra;
+      return frameLength(head, lengthOffset);
     },
     messageLengthAt(buffer: Buffer, offset: number): number {
-      return readField(buffer, offset + lengthOffset) + extra;
+      return frameLength(buffer, offset + lengthOffset);
     },
     maxHeaderSize: headerSize,
     encode(payload: Buffer): readonly Buffer[] {

@@ -39,7 +39,9 @@ export function varint(
           if (i === MAX_VARINT_BYTES - 1 && byte > 1) {
             throw new InvalidFrameLengthError('Varint length prefix exceeds 64 bits', value);
           }
-          return { length: i + 1 + value, strip: i + 1 };
+          // Past 2^53 the sum is inexact: such a length is reported as Infinity (and refused).
+          const length = i + 1 + value;
+          return { length: length > Number.MAX_SAFE_INTEGER ? Infinity : length, strip: i + 1 };
         }
         scale *= 128;
       }

@@ -18,15 +18,10 @@ import {
   type FaultSink,
 } from '../dispatch';
 import { FLOOD_LOG_INTERVAL_MS, LogThrottle } from '../logger';
-import {
-  checkCloseTimeout,
-  toBuffer,
-  type CloseOptions,
-  type CloseReason,
-  type Payload,
-} from '../connection';
-
-export { checkCloseTimeout, DEFAULT_CLOSE_TIMEOUT, type CloseOptions } from '../connection';
+import { checkCloseTimeout, type CloseOptions } from '../options';
+import type { CloseReason } from '../connection';
+import type { ServerPeer } from '../peer';
+import { toBuffer, type Payload } from '../payload';
 import type { AdapterHooks, ServerAdapter } from '../adapters/adapter';
 
 /** A connection refused because `maxConnections` was reached. */
@@ -55,12 +50,6 @@ export interface ServerEvents<P, A> {
   error: (err: SockframeError, peer: P | undefined) => void;
   /** A peer refused by a limit. */
   drop: (info: DropInfo) => void;
-}
-
-/** The minimum a peer offers a server. */
-export interface ServerPeer {
-  readonly id: number | string;
-  readonly isOpen: boolean;
 }
 
 /**
@@ -235,12 +224,20 @@ export abstract class SocketServer<P extends ServerPeer, L, A>
     const attaching = this.adapterAttaching;
     if (adapter === undefined || attaching === undefined) return;
     this.adapterAttaching = undefined;
+    const attached = this.adapterAttached;
     this.adapterAttached = false;
+    // An attach still waiting (for a Redis that does not answer, say) is told to stop now rather
+    // than left to run out its attachTimeout: close() is then not held up by it.
+    if (!attached) await this.closeAdapter(adapter);
     try {
       await attaching;
     } catch {
       return; // a failed attach released what it took
     }
+    if (attached) await this.closeAdapter(adapter);
+  }
+
+  private async closeAdapter(adapter: ServerAdapter): Promise<void> {
     try {
       await adapter.close();
     } catch (err) {

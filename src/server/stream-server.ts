@@ -9,20 +9,17 @@ import {
   SocketError,
   type SockframeError,
 } from '../errors';
-import {
-  Connection,
-  encodePayload,
-  type ConnectionHandlers,
-  type ConnectionSettings,
-  type Payload,
-} from '../connection';
+import { Connection, type ConnectionHandlers, type ConnectionSettings } from '../connection';
+import { encodePayload, type Payload } from '../payload';
+import { tuneSocket } from '../socket-tuning';
 import { DEFAULT_MAX_HEADER_BYTES, DEFAULT_MAX_MESSAGE_SIZE } from '../framing/assembler';
 import { resolveFraming, type FramingOption } from '../framing/framing';
 import { defaultLengthField } from '../framing/length-field';
 import { componentLogger, LazyChild, type LoggerOption } from '../logger';
-import { checkBoolean, checkSize, checkTime } from '../options';
+import { checkBoolean, checkOptionKeys, checkSize, checkTime, optionKeys } from '../options';
 import { checkAdapter, type ServerAdapter } from '../adapters/adapter';
-import { DEFAULT_CLOSE_TIMEOUT, SocketServer } from './socket-server';
+import { DEFAULT_CLOSE_TIMEOUT } from '../options';
+import { SocketServer } from './socket-server';
 import { SlabArena } from '../write-batch';
 
 /** Options every stream server (TCP, TLS, IPC) takes. All are optional. */
@@ -101,6 +98,21 @@ function isOutOfDescriptors(err: unknown): boolean {
   return code === 'EMFILE' || code === 'ENFILE';
 }
 
+/** The names of StreamServerOptions, for the unknown-key check. */
+export const STREAM_SERVER_KEYS = optionKeys<StreamServerOptions>()(
+  'framing',
+  'maxMessageSize',
+  'maxHeaderBytes',
+  'maxPendingBytes',
+  'maxConnections',
+  'idleTimeout',
+  'messageTimeout',
+  'noDelay',
+  'keepAlive',
+  'logger',
+  'adapter',
+);
+
 /** Payload bytes shown (in hex) by a trace record of a received message. */
 const TRACED_PAYLOAD_BYTES = 256;
 
@@ -123,10 +135,15 @@ interface ResolvedStreamOptions extends ConnectionSettings {
   keepAlive: boolean | number;
 }
 
-export function resolveStreamServerOptions(options: StreamServerOptions): ResolvedStreamOptions {
+export function resolveStreamServerOptions(
+  options: StreamServerOptions,
+  owner = 'a server',
+  known: ReadonlySet<string> = STREAM_SERVER_KEYS,
+): ResolvedStreamOptions {
   if (typeof options !== 'object' || options === null) {
     throw new TypeError('Server options must be an object.');
   }
+  checkOptionKeys(owner, options, known);
   const framing = options.framing ?? defaultLengthField();
   if (typeof framing !== 'function') resolveFraming(framing); // validates now, not at first connection
   const keepAlive = options.keepAlive ?? STREAM_SERVER_DEFAULTS.keepAlive;
@@ -166,12 +183,6 @@ export function resolveStreamServerOptions(options: StreamServerOptions): Resolv
   };
 }
 
-/** Applies the per-socket options shared by servers and clients. */
-export function tuneSocket(socket: Socket, noDelay: boolean, keepAlive: boolean | number): void {
-  socket.setNoDelay(noDelay);
-  if (keepAlive !== false) socket.setKeepAlive(true, keepAlive === true ? 0 : keepAlive);
-}
-
 /**
  * What TCP, TLS and IPC servers share: they are all a net.Server underneath. Subclasses create
  * the net.Server, say which event hands over a ready socket, and shape the address.
@@ -202,8 +213,13 @@ export abstract class StreamServer<L, A, Data = unknown> extends SocketServer<Co
   private boundAddress: A | undefined;
 
   /** Accepted sockets are made half-open, so replies reach peers that have ended their side. */
-  protected constructor(options: StreamServerOptions, component: string, server: Server) {
-    const settings = resolveStreamServerOptions(options);
+  protected constructor(
+    options: StreamServerOptions,
+    component: string,
+    server: Server,
+    known: ReadonlySet<string> = STREAM_SERVER_KEYS,
+  ) {
+    const settings = resolveStreamServerOptions(options, new.target.name, known);
     super(componentLogger(options.logger, component), checkAdapter(options.adapter));
     this.settings = settings;
     this.server = server;

@@ -1,15 +1,61 @@
 import { createServer, type TLSSocket, type TlsOptions } from 'node:tls';
 import { SocketError } from '../errors';
 import { FLOOD_LOG_INTERVAL_MS, LogThrottle } from '../logger';
-import { checkTime } from '../options';
-import { StreamServer, type StreamServerOptions } from './stream-server';
+import { checkOptionKeys, checkTime } from '../options';
+import { STREAM_SERVER_KEYS, StreamServer, type StreamServerOptions } from './stream-server';
 import { shapeInetAddress, type TcpAddress, type TcpListenOptions } from './tcp-server';
 
 /**
- * StreamServerOptions plus node:tls server options (key, cert, ca, requestCert…), passed through.
- * `handshakeTimeout` defaults to 10 s here (Node's own default is 120 s).
+ * The node:tls server options TlsServer passes through: exactly those `tls.createServer()` reads
+ * (its secure context options, the handshake and session settings, and the callbacks).
  */
-export type TlsServerOptions = StreamServerOptions & Omit<TlsOptions, 'allowHalfOpen'>;
+const PASSTHROUGH_NAMES = [
+  'ALPNCallback',
+  'ALPNProtocols',
+  'SNICallback',
+  'ca',
+  'cert',
+  'ciphers',
+  'clientCertEngine',
+  'crl',
+  'dhparam',
+  'ecdhCurve',
+  'enableTrace',
+  'handshakeTimeout',
+  'honorCipherOrder',
+  'key',
+  'maxVersion',
+  'minVersion',
+  'passphrase',
+  'pfx',
+  'privateKeyEngine',
+  'privateKeyIdentifier',
+  'pskCallback',
+  'pskIdentityHint',
+  'rejectUnauthorized',
+  'requestCert',
+  'secureOptions',
+  'secureProtocol',
+  'sessionIdContext',
+  'sessionTimeout',
+  'sigalgs',
+  'ticketKeys',
+] as const;
+
+type TlsPassthrough = (typeof PASSTHROUGH_NAMES)[number];
+
+export const TLS_SERVER_PASSTHROUGH: ReadonlySet<string> = new Set<string>(PASSTHROUGH_NAMES);
+
+/**
+ * StreamServerOptions plus the node:tls server options in TLS_SERVER_PASSTHROUGH (key, cert, ca,
+ * requestCert…). `handshakeTimeout` defaults to 10 s here (Node's own default is 120 s).
+ */
+export type TlsServerOptions = StreamServerOptions & Pick<TlsOptions, TlsPassthrough & keyof TlsOptions>;
+
+const TLS_SERVER_KEYS: ReadonlySet<string> = new Set<string>([
+  ...STREAM_SERVER_KEYS,
+  ...TLS_SERVER_PASSTHROUGH,
+]);
 
 export const TLS_SERVER_DEFAULTS = Object.freeze({
   /**
@@ -20,22 +66,29 @@ export const TLS_SERVER_DEFAULTS = Object.freeze({
   handshakeTimeout: 10_000,
 });
 
-const OWN_OPTIONS = new Set([
-  'framing',
-  'maxMessageSize',
-  'maxPendingBytes',
-  'maxConnections',
-  'idleTimeout',
-  'messageTimeout',
-  'noDelay',
-  'keepAlive',
-  'logger',
-]);
-
 function tlsOnly(options: TlsServerOptions): TlsOptions {
   const tls: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(options)) if (!OWN_OPTIONS.has(key)) tls[key] = value;
+  for (const [key, value] of Object.entries(options)) if (TLS_SERVER_PASSTHROUGH.has(key)) tls[key] = value;
   return tls;
+}
+
+/**
+ * Throws unless the options let the server complete a handshake: a key and a certificate, a
+ * pfx, an SNICallback that picks a context per name, or a pskCallback (pre-shared keys need no
+ * certificate). Without one, Node listens and then fails every handshake.
+ */
+function checkCredentials(tls: Record<string, unknown>): void {
+  const given = (name: string): boolean => tls[name] !== undefined && tls[name] !== null;
+  if (given('key') !== given('cert') && !given('pfx')) {
+    throw new TypeError(
+      `TlsServer needs both a key and a cert; got only ${given('key') ? 'a key' : 'a cert'}.`,
+    );
+  }
+  if ((given('key') && given('cert')) || given('pfx')) return;
+  if (typeof tls['SNICallback'] === 'function' || typeof tls['pskCallback'] === 'function') return;
+  throw new TypeError(
+    'TlsServer needs a key and a cert (or pfx, an SNICallback or a pskCallback) to complete a handshake.',
+  );
 }
 
 /** A TLS server; messages are framed inside the encrypted stream. */
@@ -63,10 +116,12 @@ export class TlsServer<Data = unknown> extends StreamServer<TcpListenOptions, Tc
     // Not half-open while handshaking: a peer that hangs up mid-handshake must free its socket at
     // once (and be reported), not linger until the handshake timeout. Accepted connections are
     // made half-open by StreamServer, so replies still reach peers that have ended their side.
+    checkOptionKeys(new.target.name, options, TLS_SERVER_KEYS);
     const tls = tlsOnly(options);
+    checkCredentials(tls as Record<string, unknown>);
     if (tls.handshakeTimeout === undefined) tls.handshakeTimeout = TLS_SERVER_DEFAULTS.handshakeTimeout;
     else checkTime('handshakeTimeout', tls.handshakeTimeout, 0);
-    super(options, 'tls-server', createServer({ ...tls, allowHalfOpen: false }));
+    super(options, 'tls-server', createServer({ ...tls, allowHalfOpen: false }), TLS_SERVER_KEYS);
     // A failed handshake never becomes a connection; it is still reported. Node leaves the socket
     // open after some of these (a handshake timeout, for one): it is destroyed here.
     this.server.on('tlsClientError', (err: Error, socket: TLSSocket) => {

@@ -1,13 +1,16 @@
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import {
   AddressInUseError,
+  ListenerError,
   NotConnectedError,
+  NotListeningError,
   ServerClosedError,
   AlreadyListeningError,
   SocketError,
   type SockframeError,
 } from '../errors';
-import { WRITE_HIGH_WATER_MARK, type CloseReason, type Payload } from '../connection';
+import type { CloseReason } from '../connection';
+import { WRITE_HIGH_WATER_MARK, type Payload } from '../payload';
 import {
   checkUdpType,
   DatagramReader,
@@ -18,9 +21,19 @@ import {
 } from '../datagram';
 import type { Framing, FramingOption } from '../framing/framing';
 import { componentLogger, FLOOD_LOG_INTERVAL_MS, LogThrottle, type LoggerOption } from '../logger';
-import { checkBoolean, checkPort, checkSize, checkString, checkTime, show } from '../options';
+import {
+  checkBoolean,
+  checkOptionKeys,
+  checkPort,
+  checkSize,
+  checkString,
+  checkTime,
+  optionKeys,
+  show,
+} from '../options';
 import { UdpPeer, peerKey, type UdpPeerOwner } from '../udp-peer';
-import { DEFAULT_CLOSE_TIMEOUT, SocketServer } from './socket-server';
+import { DEFAULT_CLOSE_TIMEOUT } from '../options';
+import { SocketServer } from './socket-server';
 import { checkAdapter, type ServerAdapter } from '../adapters/adapter';
 
 /** Options of a UdpServer; all but `type` are optional. */
@@ -84,6 +97,20 @@ export interface UdpServerOptions {
    */
   adapter?: ServerAdapter;
 }
+
+const UDP_SERVER_KEYS = optionKeys<UdpServerOptions>()(
+  'type',
+  'maxPeers',
+  'peerIdleTimeout',
+  'maxMessageSize',
+  'framing',
+  'reuseAddr',
+  'ipv6Only',
+  'recvBufferSize',
+  'sendBufferSize',
+  'logger',
+  'adapter',
+);
 
 /** The defaults of UdpServerOptions, in one place. */
 export const UDP_SERVER_DEFAULTS = Object.freeze({
@@ -155,8 +182,11 @@ export class UdpServer<Data = unknown> extends SocketServer<UdpPeer<Data>, UdpLi
   private state: State = 'new';
   private boundAddress: UdpAddress | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
-  /** Sends handed to the socket whose callback has not run yet. */
+  /** Sends handed to the socket whose callback has not run yet, and their bytes. */
   private pendingSends = 0;
+  private bytesInFlight = 0;
+  /** Peers whose send() returned false: each gets a 'drain' once the bytes in flight fall back. */
+  private readonly owedDrain = new Set<UdpPeer<Data>>();
   private sendsSettled: (() => void) | undefined;
   /** One sender can make rejections as fast as it can send: their records are rate-limited. */
   private readonly rejectLog = new LogThrottle<{ err: SockframeError; peer: UdpPeer<Data> }>(
@@ -181,6 +211,7 @@ export class UdpServer<Data = unknown> extends SocketServer<UdpPeer<Data>, UdpLi
     if (typeof options !== 'object' || options === null) {
       throw new TypeError("UdpServer options must be an object with a type ('udp4' or 'udp6').");
     }
+    checkOptionKeys(new.target.name, options, UDP_SERVER_KEYS);
     const type = checkUdpType(options.type);
     super(componentLogger(options.logger, 'udp-server'), checkAdapter(options.adapter));
     this.type = type;
@@ -211,7 +242,6 @@ export class UdpServer<Data = unknown> extends SocketServer<UdpPeer<Data>, UdpLi
     this.owner = {
       sendTo: (peer, payload) => this.sendTo(peer, payload),
       closePeer: (peer, reason) => this.closePeer(peer, reason),
-      sendDone: (peer, err) => this.sendDone(peer, err),
     };
   }
 
@@ -400,22 +430,45 @@ export class UdpServer<Data = unknown> extends SocketServer<UdpPeer<Data>, UdpLi
     if (!peer.isOpen) throw new NotConnectedError(`Peer ${peer.id} is closed`);
     const { data, size } = encodeDatagram(this.framing, payload, this.maxDatagram);
     this.transmit(peer, data, size);
-    return (this.socket as Socket).getSendQueueSize() < WRITE_HIGH_WATER_MARK;
+    if (this.bytesInFlight < WRITE_HIGH_WATER_MARK) return true;
+    this.owedDrain.add(peer);
+    return false;
   }
 
-  /** Hands one datagram to the socket (a broadcast calls this per peer, the queue check once). */
+  /**
+   * Hands one datagram to the socket (a broadcast calls this per peer). Its bytes count as in
+   * flight until its callback: that covers the address lookup node:dgram makes first, which
+   * getSendQueueSize() does not see (and Deno's node:dgram has no getSendQueueSize at all).
+   */
   private transmit(peer: UdpPeer<Data>, data: Buffer | readonly Buffer[], size: number): void {
-    (this.socket as Socket).send(data, peer.port, peer.address, peer.sendCallback);
+    (this.socket as Socket).send(data, peer.port, peer.address, (err) => this.sendDone(peer, err, size));
     this.pendingSends++;
+    this.bytesInFlight += size;
     this.datagramsOut++;
     this.bytesOut += size;
     peer.noteSent(size);
   }
 
-  private sendDone(peer: UdpPeer<Data>, err: Error | null): void {
+  private sendDone(peer: UdpPeer<Data>, err: Error | null, size: number): void {
     this.pendingSends--;
+    this.bytesInFlight -= size;
     if (err !== null && this.state !== 'closed') this.reportError(new SocketError(err), peer);
+    if (this.owedDrain.size > 0 && this.bytesInFlight < WRITE_HIGH_WATER_MARK) this.drainPeers();
     if (this.pendingSends === 0) this.sendsSettled?.();
+  }
+
+  /** 'drain' on every open peer whose send() returned false. */
+  private drainPeers(): void {
+    const peers = [...this.owedDrain];
+    this.owedDrain.clear();
+    for (const peer of peers) {
+      if (!peer.isOpen) continue;
+      try {
+        peer.emit('drain');
+      } catch (err) {
+        this.failPeer(peer, new ListenerError('drain', err));
+      }
+    }
   }
 
   // ------------------------------------------------------------------ peers and closing
@@ -429,6 +482,7 @@ export class UdpServer<Data = unknown> extends SocketServer<UdpPeer<Data>, UdpLi
     if (!peer.isOpen) return;
     peer.markClosed();
     this.registry.delete(peer.id);
+    this.owedDrain.delete(peer);
     if (reason.kind === 'expired') this.expired++;
     if (this.registry.size === 0) this.stopSweep();
     if (this.log.isLevelEnabled('debug')) this.logPeerClosed(peer, reason);
@@ -517,7 +571,7 @@ export class UdpServer<Data = unknown> extends SocketServer<UdpPeer<Data>, UdpLi
   private socketCall(name: string, call: (socket: Socket) => void): void {
     const socket = this.socket;
     if (socket === undefined || this.state !== 'listening') {
-      throw new NotConnectedError(`${name}() needs a listening server; call listen() first`);
+      throw new NotListeningError(`${name}() needs a listening server; call listen() first`);
     }
     try {
       call(socket);
