@@ -26,10 +26,10 @@ export interface Peer {
   readonly result: Promise<PeerResult>;
 }
 
-/** Starts a peer for `spec`; it is killed after the test if it is still running. */
+/** Starts a peer for `spec` (JSON, or the exact text for its stdin); killed after the test if still running. */
 export function startPeer(
   resources: Resources,
-  spec: Record<string, unknown>,
+  spec: Record<string, unknown> | string,
   command = 'python3',
   args = [PEER],
 ): Promise<Peer> {
@@ -60,7 +60,7 @@ export function startPeer(
     }
     return last;
   });
-  child.stdin?.end(`${JSON.stringify(spec)}\n`);
+  child.stdin?.end(typeof spec === 'string' ? spec : `${JSON.stringify(spec)}\n`);
   return new Promise((resolve, reject) => {
     const check = (): void => {
       const first = lines[0];
