@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'dist/', '.build/', 'coverage/', 'docs/', 'bench/results/'] },
+  { ignores: ['node_modules/', 'dist/', '.build/', 'coverage/', 'docs/', 'bench/results/', '.runtimes/'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

@@ -44,6 +44,8 @@ export { varint } from './framing/varint';
 export type { VarintOptions } from './framing/varint';
 export { delimited } from './framing/delimiter';
 export type { DelimitedOptions } from './framing/delimiter';
+export { lines } from './framing/lines';
+export type { LinesOptions, LinesFraming } from './framing/lines';
 export { fixedSize } from './framing/fixed';
 
 export { Connection } from './connection';

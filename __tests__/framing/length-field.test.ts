@@ -15,62 +15,57 @@ const NETTY_EXAMPLES: Array<{
   options: LengthFieldOptions;
   before: Buffer;
   after: Buffer;
-  /** What encode() is given to produce `before` (bytes before the length field are zeroed). */
-  payload: Buffer;
+  /** The `header` option that gives back the stripped bytes of `before` (none when strip is 0). */
+  header?: Buffer;
 }> = [
   {
     name: '1: 2-byte length at offset 0, header not stripped',
     options: { lengthOffset: 0, lengthSize: 2, lengthAdjustment: 0, strip: 0 },
     before: bytes([0x00, 0x0c], HELLO),
     after: bytes([0x00, 0x0c], HELLO),
-    payload: HELLO,
   },
   {
     name: '2: 2-byte length at offset 0, header stripped',
     options: { lengthOffset: 0, lengthSize: 2, lengthAdjustment: 0, strip: 2 },
     before: bytes([0x00, 0x0c], HELLO),
     after: HELLO,
-    payload: HELLO,
   },
   {
     name: '3: 2-byte length that counts the whole frame (adjustment -2), header not stripped',
     options: { lengthOffset: 0, lengthSize: 2, lengthAdjustment: -2, strip: 0 },
     before: bytes([0x00, 0x0e], HELLO),
     after: bytes([0x00, 0x0e], HELLO),
-    payload: HELLO,
   },
   {
     name: '4: 3-byte length at offset 2 after a 0xCAFE header',
     options: { lengthOffset: 2, lengthSize: 3, lengthAdjustment: 0, strip: 0 },
     before: bytes([0xca, 0xfe, 0x00, 0x00, 0x0c], HELLO),
     after: bytes([0xca, 0xfe, 0x00, 0x00, 0x0c], HELLO),
-    payload: HELLO,
   },
   {
     name: '5: 3-byte length followed by a 0xCAFE header (adjustment 2)',
     options: { lengthOffset: 0, lengthSize: 3, lengthAdjustment: 2, strip: 0 },
     before: bytes([0x00, 0x00, 0x0c, 0xca, 0xfe], HELLO),
     after: bytes([0x00, 0x00, 0x0c, 0xca, 0xfe], HELLO),
-    payload: bytes([0xca, 0xfe], HELLO),
   },
   {
     name: '6: HDR1, 2-byte length at offset 1, HDR2; first 3 bytes stripped (adjustment 1)',
     options: { lengthOffset: 1, lengthSize: 2, lengthAdjustment: 1, strip: 3 },
+    header: Buffer.from([0xca, 0, 0]),
     before: bytes([0xca, 0x00, 0x0c, 0xfe], HELLO),
     after: bytes([0xfe], HELLO),
-    payload: bytes([0xfe], HELLO),
   },
   {
     name: '7: as 6 but the length counts the whole frame (adjustment -3)',
     options: { lengthOffset: 1, lengthSize: 2, lengthAdjustment: -3, strip: 3 },
+    header: Buffer.from([0xca, 0, 0]),
     before: bytes([0xca, 0x00, 0x10, 0xfe], HELLO),
     after: bytes([0xfe], HELLO),
-    payload: bytes([0xfe], HELLO),
   },
 ];
 
 describe("lengthField: Netty's seven worked examples", () => {
-  describe.each(NETTY_EXAMPLES)('example $name', ({ options, before, after, payload }) => {
+  describe.each(NETTY_EXAMPLES)('example $name', ({ options, before, after, header }) => {
     test('pushed whole', () => {
       const { assembler, messages, errors } = record({ framing: lengthField(options) });
       assembler.push(before);
@@ -91,10 +86,18 @@ describe("lengthField: Netty's seven worked examples", () => {
       expect(messages).toEqual([after, after, after]);
     });
 
-    test('encode() writes the same frame, with zeroes before the length field', () => {
+    test('send(received) writes the frame that was received (an echo is byte for byte)', () => {
+      const framing = lengthField({ ...options, ...(header ? { header } : {}) });
+      expect(encodeAll(framing, [after])).toEqual(before);
+      const { assembler, messages } = record({ framing });
+      assembler.push(encodeAll(framing, [after, after]));
+      expect(messages).toEqual([after, after]);
+    });
+
+    test('without a header option, the stripped bytes are zeroes', () => {
       const expected = Buffer.from(before);
-      expected.fill(0, 0, options.lengthOffset);
-      expect(encodeAll(lengthField(options), [payload])).toEqual(expected);
+      expected.fill(0, 0, Math.min(options.lengthOffset ?? 0, options.strip ?? 0));
+      expect(encodeAll(lengthField(options), [after])).toEqual(expected);
     });
   });
 });
@@ -346,10 +349,114 @@ describe('lengthField: options', () => {
     expect(() => lengthField(options as LengthFieldOptions)).toThrow(message);
   });
 
-  test('encode zeroes the bytes before the field; strip 0 delivers them', () => {
+  test('strip 0 delivers the header, and send() takes a message that starts with it', () => {
     const framing = lengthField({ lengthOffset: 1, lengthSize: 1, strip: 0 });
     const { assembler, messages } = record({ framing });
-    assembler.push(encodeAll(framing, [Buffer.from('ok')]));
-    expect(texts(messages)).toEqual(['\u0000\u0002ok']);
+    assembler.push(encodeAll(framing, [Buffer.from('\u0007\u0000ok')]));
+    expect(texts(messages)).toEqual(['\u0007\u0002ok']);
+  });
+});
+
+describe('lengthField: the header option (bytes before and around the length field)', () => {
+  const CAFE = Buffer.from([0xca, 0xfe]);
+
+  test("Netty's 0xCAFE example with the header stripped: the magic is written, not zeroes", () => {
+    // Example 4's layout, delivered without its header: send() must still write the magic.
+    const framing = lengthField({ lengthOffset: 2, lengthSize: 3, header: bytes(CAFE, [0, 0, 0]) });
+    expect(framing.strip).toBe(5);
+    const wire = encodeAll(framing, [HELLO]);
+    expect(wire).toEqual(bytes(CAFE, [0x00, 0x00, 0x0c], HELLO));
+    // The in-place fast path writes the same header.
+    const target = Buffer.alloc(7, 0xee);
+    expect(framing.encodeHeader?.(HELLO.length, target, 1)).toBe(5);
+    expect([...target]).toEqual([0xee, 0xca, 0xfe, 0x00, 0x00, 0x0c, 0xee]);
+  });
+
+  test('a header function is asked for each message, and send() then writes in no fast path', () => {
+    let sequence = 0;
+    const framing = lengthField({
+      lengthOffset: 2,
+      lengthSize: 2,
+      header: (message) => Buffer.from([sequence++, message[0] ?? 0, 0, 0]),
+    });
+    expect('encodeHeader' in framing).toBe(false);
+    expect(encodeAll(framing, [Buffer.from('ab'), Buffer.from('c')])).toEqual(
+      bytes([0, 0x61, 0, 2], Buffer.from('ab'), [1, 0x63, 0, 1], Buffer.from('c')),
+    );
+  });
+
+  test('the template is copied: changing the caller array later changes no frame', () => {
+    const template = Buffer.from([0xca, 0xfe, 0, 0]);
+    const framing = lengthField({ lengthOffset: 2, lengthSize: 2, header: template });
+    template[0] = 0;
+    expect(encodeAll(framing, [Buffer.from('x')])).toEqual(bytes(CAFE, [0, 1], Buffer.from('x')));
+  });
+
+  test('a template of the wrong size or type is a TypeError at construction', () => {
+    expect(() => lengthField({ lengthOffset: 2, lengthSize: 2, header: CAFE })).toThrow(
+      new TypeError('The "header" option must be 4 bytes long (the "strip" bytes of each frame); got 2.'),
+    );
+    expect(() => lengthField({ strip: 0, header: Buffer.alloc(4) })).toThrow(/must be 0 bytes long/);
+    expect(() => lengthField({ header: 'CAFE' as unknown as Uint8Array })).toThrow(
+      /The "header" option must be a Uint8Array or a function returning one; got/,
+    );
+  });
+
+  test('a header function answering the wrong size is a RangeError from send(), nothing encoded', () => {
+    const framing = lengthField({ header: () => Buffer.alloc(3) });
+    expect(() => framing.encode(Buffer.from('x'))).toThrow(RangeError);
+    expect(() => framing.encode(Buffer.from('x'))).toThrow(/must return 4 bytes/);
+    const notBytes = lengthField({ header: (() => 'abcd') as unknown as () => Uint8Array });
+    expect(() => notBytes.encode(Buffer.from('x'))).toThrow(RangeError);
+  });
+});
+
+describe('lengthField: strip below the header size (Netty default initialBytesToStrip = 0)', () => {
+  test('an echo of what was received is the same frame, not a doubled header', () => {
+    const framing = lengthField({ lengthSize: 2, strip: 0 });
+    const { assembler, messages } = record({ framing });
+    const frame = bytes([0x00, 0x05], Buffer.from('hello'));
+    assembler.push(frame);
+    expect(messages).toEqual([frame]);
+    expect(encodeAll(framing, messages)).toEqual(frame);
+  });
+
+  test('the length field inside the message is rewritten for its length; other header bytes kept', () => {
+    const framing = lengthField({ lengthOffset: 2, lengthSize: 2, strip: 1 });
+    // The message carries the header's last 3 bytes: one magic byte and a placeholder length.
+    const message = bytes([0xfe, 0x99, 0x99], Buffer.from('abc'));
+    const wire = encodeAll(framing, [message]);
+    expect(wire).toEqual(bytes([0x00, 0xfe, 0x00, 0x03], Buffer.from('abc')));
+    expect(message).toEqual(bytes([0xfe, 0x99, 0x99], Buffer.from('abc'))); // the caller's is untouched
+    const { assembler, messages } = record({ framing });
+    assembler.push(wire);
+    expect(messages).toEqual([bytes([0xfe, 0x00, 0x03], Buffer.from('abc'))]);
+  });
+
+  test('a message shorter than the header bytes it must carry is a RangeError', () => {
+    const framing = lengthField({ lengthSize: 4, strip: 0 });
+    expect(() => framing.encode(Buffer.from('ab'))).toThrow(
+      new RangeError(
+        'With strip 0, a message must start with the 4 header bytes the peer receives; got 2 bytes.',
+      ),
+    );
+    expect('encodeHeader' in framing).toBe(false);
+    expect(encodeAll(framing, [Buffer.alloc(4, 0xff)])).toEqual(Buffer.from([0, 0, 0, 0]));
+  });
+
+  test('strip past the header: the bytes after the field come from the header option', () => {
+    // HDR1, a 1-byte length, HDR2 (counted by lengthAdjustment 1); all three stripped.
+    const framing = lengthField({
+      lengthOffset: 1,
+      lengthSize: 1,
+      lengthAdjustment: 1,
+      strip: 3,
+      header: Buffer.from([0xca, 0, 0xfe]),
+    });
+    const wire = encodeAll(framing, [HELLO]);
+    expect(wire).toEqual(bytes([0xca, 0x0c, 0xfe], HELLO));
+    const { assembler, messages } = record({ framing });
+    assembler.push(wire);
+    expect(messages).toEqual([HELLO]);
   });
 });

@@ -30,6 +30,16 @@ const atMost =
   (payload: Buffer): Buffer =>
     payload.length > max ? payload.subarray(0, max) : payload;
 
+/** At least `min` bytes (padded with 0x5a) and at most `max`. */
+const between =
+  (min: number, max: number) =>
+  (payload: Buffer): Buffer => {
+    if (payload.length >= min) return atMost(max)(payload);
+    const out = Buffer.alloc(min, 0x5a);
+    payload.copy(out);
+    return out;
+  };
+
 /** Exactly `size` bytes: cut, or padded with bytes from the payload's own start. */
 const exactly =
   (size: number) =>
@@ -109,17 +119,35 @@ const CASES: Case[] = [
     delivered: payloadOnly,
   },
   {
-    // The field counts the whole frame, offset bytes and itself included; nothing is stripped.
+    // The field counts the whole frame, offset bytes and itself included; nothing is stripped, so
+    // each message carries its own 4 header bytes and send() rewrites the length field in them.
     name: 'lengthField offset 2, whole-frame length, strip 0',
     framing: () => lengthField({ lengthOffset: 2, lengthSize: 2, lengthAdjustment: -4, strip: 0 }),
-    fit: atMost(65_535 - 4),
-    delivered: stripped(0),
+    fit: between(4, 65_535),
+    delivered: (payload, wire) => {
+      expect(wire.subarray(0, 2)).toEqual(payload.subarray(0, 2));
+      expect(wire.subarray(4)).toEqual(payload.subarray(4));
+      return wire;
+    },
   },
   {
     name: 'lengthField offset 1, 3-byte little-endian, strip 1',
     framing: () => lengthField({ lengthOffset: 1, lengthSize: 3, endian: 'little', strip: 1 }),
-    fit: asIs,
+    fit: between(3, Infinity),
     delivered: stripped(1),
+  },
+  {
+    name: 'lengthField offset 2, magic from a header function, strip 3 past the field',
+    framing: () =>
+      lengthField({
+        lengthOffset: 2,
+        lengthSize: 1,
+        lengthAdjustment: 1,
+        strip: 4,
+        header: (message) => Buffer.from([0xca, 0xfe, 0, message.length & 0xff]),
+      }),
+    fit: atMost(254),
+    delivered: payloadOnly,
   },
   { name: 'varint()', framing: () => varint(), fit: asIs, delivered: payloadOnly },
   { name: 'delimited()', framing: () => delimited(), fit: forDelimiter('\n'), delivered: payloadOnly },

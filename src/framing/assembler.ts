@@ -456,16 +456,17 @@ export class MessageAssembler {
       }
       const length = this.pendingBytes + end;
       if (length > this.limit) return this.fail(new FrameTooLargeError(length, this.limit));
-      if (length < this.trailer) {
+      const trailer = scanner.lastTrailer ?? this.trailer;
+      if (length < trailer) {
         return this.fail(
           new InvalidFrameLengthError(`Frame of ${length} bytes is shorter than its terminator`, length),
         );
       }
       let message: Buffer;
       if (this.pendingBytes === 0) {
-        message = rest.subarray(0, end - this.trailer);
+        message = rest.subarray(0, end - trailer);
       } else {
-        message = this.copyFrame(length, 0, this.trailer, rest);
+        message = this.copyFrame(length, 0, trailer, rest);
         this.clearPending();
       }
       this.deliver(message);

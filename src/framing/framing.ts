@@ -68,6 +68,11 @@ export interface FrameScanner {
   scan(bytes: Buffer): number;
   /** Forgets any partial match: the next byte given starts a new message. */
   reset(): void;
+  /**
+   * For terminators whose length varies (`\n` or `\r\n`): the terminator length of the message
+   * the last `scan()` ended, read right after it. Without it, the framing's `trailer` applies.
+   */
+  readonly lastTrailer?: number;
 }
 
 /** A framing that finds message ends by scanning (delimiters). */

@@ -24,6 +24,13 @@ export interface LengthFieldOptions {
   lengthAdjustment?: number;
   /**
    * Bytes cut from the front of each frame before delivery (Netty's initialBytesToStrip).
+   *
+   * It also sets what `send()` takes: always the message the peer's `message` event will
+   * deliver, that is the frame less its first `strip` bytes. With `strip` smaller than the
+   * header (Netty's default is 0), the message starts with the rest of the header, so a
+   * received message can be sent back as it is (`conn.send(message)` echoes the same frame);
+   * the length field's bytes in it are rewritten for its length, its other header bytes are
+   * sent as they are.
    * @default lengthOffset + lengthSize (the header is stripped)
    */
   strip?: number;
@@ -38,6 +45,16 @@ export interface LengthFieldOptions {
    * @default no limit of its own
    */
   maxMessageSize?: number;
+  /**
+   * The first `strip` bytes of every frame sent: the bytes the peer cuts before delivering the
+   * message, such as a magic number before the length field (Netty's `0xCAFE` example).
+   * Bytes that fall on the length field are placeholders: the field is always written by the
+   * encoder. A function is called for each message sent (given that message) and may answer
+   * differently each time (a message type, a sequence number); it must return `strip` bytes,
+   * or send() throws a RangeError. The decoder does not check these bytes.
+   * @default `strip` zero bytes
+   */
+  header?: Uint8Array | ((message: Buffer) => Uint8Array);
 }
 
 /** The framing `lengthField()` returns: a LengthFraming that also knows its parameters. */
@@ -47,8 +64,12 @@ export interface LengthFieldFraming extends LengthFraming {
   readonly lengthAdjustment: number;
   readonly strip: number;
   readonly endian: 'big' | 'little';
-  /** Encodes by prepending a header: `lengthOffset` zero bytes, then the length field. */
-  encode(payload: Buffer): readonly Buffer[];
+  /**
+   * Frames a message so that the peer delivers exactly it: prepends the `header` bytes (the
+   * first `strip` bytes of the frame) and writes the length field. With `strip` smaller than the
+   * header, `message` must start with the header's last `headerSize - strip` bytes.
+   */
+  encode(message: Buffer): readonly Buffer[];
 }
 
 const LENGTH_SIZES: readonly number[] = [1, 2, 3, 4, 8];
@@ -90,6 +111,25 @@ export function lengthField(options: LengthFieldOptions = {}): LengthFieldFramin
   }
   const maxMessageSize =
     options.maxMessageSize === undefined ? undefined : checkSize('maxMessageSize', options.maxMessageSize, 0);
+  const header = options.header;
+  if (header !== undefined && typeof header !== 'function') {
+    if (!(header instanceof Uint8Array)) {
+      throw new TypeError(
+        `The "header" option must be a Uint8Array or a function returning one; got ${show(header)}.`,
+      );
+    }
+    if (header.length !== strip) {
+      throw new TypeError(
+        `The "header" option must be ${strip} bytes long (the "strip" bytes of each frame); got ${header.length}.`,
+      );
+    }
+  }
+  // A copy, so that changing the caller's array later does not change the frames.
+  const template = header === undefined || typeof header === 'function' ? undefined : Buffer.from(header);
+  const headerFor = typeof header === 'function' ? header : undefined;
+  /** Header bytes the message itself carries (strip below the header), and the encoded head's size. */
+  const carried = Math.max(0, headerSize - strip);
+  const headSize = Math.max(strip, headerSize);
   const little = endian === 'little';
   const fieldMax = lengthSize === 8 ? Number.MAX_SAFE_INTEGER : 2 ** (8 * lengthSize) - 1;
   const extra = headerSize + lengthAdjustment;
@@ -154,19 +194,59 @@ export function lengthField(options: LengthFieldOptions = {}): LengthFieldFramin
     }
   };
 
-  /** Zeroes for the bytes before the length field, then the field. */
-  function writeHeader(payloadLength: number, target: Buffer, offset: number): number {
-    const value = payloadLength - lengthAdjustment;
+  // Added to a message's length to get the field's value (0 for the default framing).
+  const valueOffset = strip - headerSize - lengthAdjustment;
+
+  /** Writes at `at` the length field of the frame that delivers a message of `messageLength` bytes. */
+  function writeLength(messageLength: number, target: Buffer, at: number): void {
+    const value = messageLength + valueOffset;
     if (value < 0 || value > fieldMax) {
       throw new RangeError(
-        `A payload of ${payloadLength} bytes cannot be encoded in a ${lengthSize}-byte length field with lengthAdjustment ${lengthAdjustment}.`,
+        `A payload of ${messageLength} bytes cannot be encoded in a ${lengthSize}-byte length field with lengthAdjustment ${lengthAdjustment}.`,
       );
     }
-    if (lengthOffset > 0) target.fill(0, offset, offset + lengthOffset);
-    writeField(target, offset + lengthOffset, value);
-    return headerSize;
+    writeField(target, at, value);
   }
 
+  /** The fast path (a fixed header, nothing carried by the message): header, then the field. */
+  function writeHeader(payloadLength: number, target: Buffer, offset: number): number {
+    writeLength(payloadLength, target, offset + lengthOffset);
+    if (template === undefined) {
+      if (lengthOffset > 0) target.fill(0, offset, offset + lengthOffset);
+      if (strip > headerSize) target.fill(0, offset + headerSize, offset + strip);
+    } else {
+      template.copy(target, offset, 0, lengthOffset);
+      template.copy(target, offset + headerSize, headerSize);
+    }
+    return headSize;
+  }
+
+  function encode(message: Buffer): readonly Buffer[] {
+    if (message.length < carried) {
+      throw new RangeError(
+        `With strip ${strip}, a message must start with the ${carried} header bytes the peer receives; got ${message.length} bytes.`,
+      );
+    }
+    const head = Buffer.allocUnsafe(headSize);
+    if (headerFor === undefined) {
+      if (template === undefined) head.fill(0, 0, strip);
+      else template.copy(head, 0);
+    } else {
+      const bytes: unknown = headerFor(message);
+      if (!(bytes instanceof Uint8Array) || bytes.length !== strip) {
+        throw new RangeError(
+          `The "header" function must return ${strip} bytes (a Uint8Array); got ${show(bytes)}.`,
+        );
+      }
+      head.set(bytes, 0);
+    }
+    if (carried > 0) message.copy(head, strip, 0, carried);
+    writeLength(message.length, head, lengthOffset);
+    return [head, carried > 0 ? message.subarray(carried) : message];
+  }
+
+  // send() writes the header in place only when it does not depend on the message.
+  const fastPath = headerFor === undefined && carried === 0;
   const framing: LengthFieldFraming = {
     headerSize,
     lengthOffset,
@@ -181,13 +261,8 @@ export function lengthField(options: LengthFieldOptions = {}): LengthFieldFramin
     messageLengthAt(buffer: Buffer, offset: number): number {
       return frameLength(buffer, offset + lengthOffset);
     },
-    maxHeaderSize: headerSize,
-    encode(payload: Buffer): readonly Buffer[] {
-      const header = Buffer.allocUnsafe(headerSize);
-      writeHeader(payload.length, header, 0);
-      return [header, payload];
-    },
-    encodeHeader: writeHeader,
+    encode,
+    ...(fastPath ? { maxHeaderSize: headSize, encodeHeader: writeHeader } : {}),
   };
   // Frozen, so the assembler may read a 4-byte field itself instead of calling the hook.
   if (lengthSize === 4) fourByteFields.add(framing);
