@@ -15,7 +15,13 @@ const path =
 
 async function main(): Promise<void> {
   const server = new IpcServer();
-  server.on('message', (conn, message) => conn.send(message));
+  server.on('message', (conn, message) => {
+    // A reply that cannot be written yet: stop reading until it can (backpressure).
+    if (!conn.send(message)) {
+      conn.pause();
+      conn.once('drain', () => conn.resume());
+    }
+  });
   await server.listen({ path, mode: 0o600 });
   console.log(`echo server on ${path}`);
 

@@ -7,7 +7,13 @@ import { TcpClient, TcpServer } from 'sockframe';
 
 async function main(): Promise<void> {
   const server = new TcpServer();
-  server.on('message', (conn, message) => conn.send(message));
+  server.on('message', (conn, message) => {
+    // A reply that cannot be written yet: stop reading until it can (backpressure).
+    if (!conn.send(message)) {
+      conn.pause();
+      conn.once('drain', () => conn.resume());
+    }
+  });
   server.on('error', (err, conn) => console.error(`server: ${err.code} on connection ${conn?.id}`));
   const { port } = await server.listen({ port: 0, host: '127.0.0.1' });
   console.log(`echo server on 127.0.0.1:${port}`);

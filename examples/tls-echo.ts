@@ -16,7 +16,13 @@ const key = readFileSync(join(certs, 'localhost-key.pem'));
 async function main(): Promise<void> {
   const server = new TlsServer({ key, cert });
   server.on('connect', (conn) => console.log(`TLS connection ${conn.id} from ${conn.remoteAddress}`));
-  server.on('message', (conn, message) => conn.send(message));
+  server.on('message', (conn, message) => {
+    // A reply that cannot be written yet: stop reading until it can (backpressure).
+    if (!conn.send(message)) {
+      conn.pause();
+      conn.once('drain', () => conn.resume());
+    }
+  });
   server.on('error', (err) => console.error(`server: ${err.code} ${err.message}`));
   const { port } = await server.listen({ port: 0, host: '127.0.0.1' });
 

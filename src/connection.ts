@@ -142,6 +142,9 @@ export class Connection<Data = unknown>
   private messagesAtTimerStart = 0;
   /** Message handlers whose promise is pending: a graceful close keeps writing until they settle. */
   private handlersRunning = 0;
+  /** pause() was called: nothing is read, and assembled messages wait in `held`. */
+  private paused = false;
+  private held: Buffer[] | undefined = undefined;
   /** Unsent bytes at the moment the socket was destroyed (the socket forgets them); -1 until then. */
   private unsentAtDestroy = -1;
   private bytesIn = 0;
@@ -216,6 +219,41 @@ export class Connection<Data = unknown>
   /** True until close() or destroy() is called or the peer goes away. */
   get isOpen(): boolean {
     return this.state === OPEN;
+  }
+
+  /** True between pause() and resume(). */
+  get isPaused(): boolean {
+    return this.paused;
+  }
+
+  /**
+   * Stops reading: nothing more is read from the socket (so a TCP peer is pushed back on once the
+   * kernel buffers fill), and no 'message' is delivered, not even messages already assembled from
+   * the last read; they wait, in order, for resume(). The message timeout does not run while
+   * paused, since the peer cannot finish a message we do not read.
+   */
+  pause(): void {
+    if (this.paused || this.state === CLOSED) return;
+    this.paused = true;
+    this.socket.pause();
+    if (this.messageTimer !== undefined) {
+      clearTimeout(this.messageTimer);
+      this.messageTimer = undefined;
+    }
+  }
+
+  /** Delivers the messages held while paused, in order, then reads again (unless paused anew). */
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    const held = this.held;
+    while (held !== undefined && held.length > 0 && !this.paused && !this.discarding) {
+      this.deliver(held.shift() as Buffer);
+    }
+    if (this.paused || this.state === CLOSED) return;
+    this.socket.resume();
+    const assembler = this.assembler;
+    if (assembler !== undefined && this.settings.messageTimeout > 0) this.trackMessageTimeout(assembler);
   }
 
   /** Bytes queued for this peer and not yet written to the network. */
@@ -406,7 +444,9 @@ export class Connection<Data = unknown>
     this.bytesIn += chunk.length;
     const assembler = this.assembler ?? this.createAssembler();
     assembler.push(chunk);
-    if (this.settings.messageTimeout > 0 && this.state !== CLOSED) this.trackMessageTimeout(assembler);
+    if (this.settings.messageTimeout > 0 && this.state !== CLOSED && !this.paused) {
+      this.trackMessageTimeout(assembler);
+    }
   }
 
   private createAssembler(): MessageAssembler {
@@ -417,8 +457,8 @@ export class Connection<Data = unknown>
       onMessage: (message) => {
         // Nothing more is delivered once the connection was failed or destroyed mid-chunk.
         if (this.discarding) return;
-        this.messagesIn++;
-        this.handlers.message(message, this);
+        if (this.paused) (this.held ??= []).push(message);
+        else this.deliver(message);
       },
       // A framing error after destroy() must not turn its close into a failure.
       onError: (err) => {
@@ -426,6 +466,11 @@ export class Connection<Data = unknown>
       },
     });
     return this.assembler;
+  }
+
+  private deliver(message: Buffer): void {
+    this.messagesIn++;
+    this.handlers.message(message, this);
   }
 
   /** Times the message in progress, restarting the clock when a new one begins. */

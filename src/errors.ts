@@ -100,7 +100,11 @@ export class IdleTimeoutError extends SockframeError {
   }
 }
 
-/** The peer does not read fast enough: unsent bytes passed `maxPendingBytes`. */
+/**
+ * Unsent bytes passed `maxPendingBytes`: the sender kept sending after send() returned false,
+ * faster than the peer's side of the connection took the bytes (or one send was bigger than the
+ * limit itself).
+ */
 export class SlowConsumerError extends SockframeError {
   declare readonly code: 'ERR_SLOW_CONSUMER';
   readonly pendingBytes: number;
@@ -109,7 +113,7 @@ export class SlowConsumerError extends SockframeError {
   constructor(pendingBytes: number, limit: number) {
     super(
       'ERR_SLOW_CONSUMER',
-      `Peer is not reading: ${pendingBytes} unsent bytes exceed maxPendingBytes of ${limit}`,
+      `${pendingBytes} bytes queued and not yet written exceed maxPendingBytes (${limit}): sends went on past send()'s false faster than the connection wrote them, or one send was larger than the limit`,
     );
     this.pendingBytes = pendingBytes;
     this.limit = limit;

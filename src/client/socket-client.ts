@@ -31,6 +31,10 @@ export interface ClientEvents {
   error: (err: SockframeError) => void;
 }
 
+/** A messages() iterator whose consumer has fallen this far behind stops reading the socket. */
+const ITERATOR_HIGH_WATER_MESSAGES = 1024;
+const ITERATOR_HIGH_WATER_BYTES = 1024 * 1024;
+
 /**
  * What every client shares: typed events, listener isolation and the subclass hooks.
  * Subclass hooks run before the matching event's listeners.
@@ -95,17 +99,50 @@ export abstract class SocketClient extends TypedEmitter<ClientEvents> implements
    */
   messages(): AsyncIterableIterator<Buffer> {
     const queue: Buffer[] = [];
+    let queuedBytes = 0;
+    let holding = false;
     const waiters: ((result: IteratorResult<Buffer>) => void)[] = [];
     let done = this.finished;
     const end = (): void => {
       done = true;
       detach();
+      if (holding) {
+        holding = false;
+        this.holdReading(false);
+      }
       for (const resolve of waiters.splice(0)) resolve({ value: undefined, done: true });
     };
     const onMessage = (message: Buffer): void => {
       const waiter = waiters.shift();
-      if (waiter !== undefined) waiter({ value: message, done: false });
-      else queue.push(message);
+      if (waiter !== undefined) {
+        waiter({ value: message, done: false });
+        return;
+      }
+      queue.push(message);
+      queuedBytes += message.length;
+      // Past the high-water mark the socket stops being read (the peer is pushed back on) until
+      // the consumer has taken the queue down to half of it.
+      if (
+        !holding &&
+        (queue.length >= ITERATOR_HIGH_WATER_MESSAGES || queuedBytes >= ITERATOR_HIGH_WATER_BYTES)
+      ) {
+        holding = true;
+        this.holdReading(true);
+      }
+    };
+    const take = (): Buffer | undefined => {
+      const message = queue.shift();
+      if (message === undefined) return undefined;
+      queuedBytes -= message.length;
+      if (
+        holding &&
+        queue.length <= ITERATOR_HIGH_WATER_MESSAGES / 2 &&
+        queuedBytes <= ITERATOR_HIGH_WATER_BYTES / 2
+      ) {
+        holding = false;
+        this.holdReading(false);
+      }
+      return message;
     };
     const detach = (): void => {
       this.off('message', onMessage);
@@ -117,7 +154,7 @@ export abstract class SocketClient extends TypedEmitter<ClientEvents> implements
     }
     const iterator: AsyncIterableIterator<Buffer> = {
       next: (): Promise<IteratorResult<Buffer>> => {
-        const message = queue.shift();
+        const message = take();
         if (message !== undefined) return Promise.resolve({ value: message, done: false });
         if (done) return Promise.resolve({ value: undefined, done: true });
         return new Promise((resolve) => waiters.push(resolve));
@@ -138,6 +175,12 @@ export abstract class SocketClient extends TypedEmitter<ClientEvents> implements
   get finishedReading(): boolean {
     return this.finished;
   }
+
+  /**
+   * Stops (true) or restarts (false) reading on behalf of a messages() iterator whose queue is
+   * full. Stream clients pause their connection; a datagram client cannot push back.
+   */
+  protected holdReading(_hold: boolean): void {}
 
   /** Marks that nothing more will be delivered: ends every messages() iterator. */
   protected finish(): void {

@@ -200,6 +200,9 @@ export function backoffDelay(policy: ResolvedReconnect, attempt: number, random 
   return Math.round(base * (1 - policy.jitter * random()));
 }
 
+const PAUSED_BY_USER = 1;
+const PAUSED_BY_ITERATOR = 2;
+
 /**
  * What TCP, TLS and IPC clients share: connecting with a timeout, reconnecting with backoff,
  * the disconnected send queue, and one Connection (framing, batching, backpressure) per connect.
@@ -213,6 +216,8 @@ export abstract class StreamClient extends SocketClient {
   private readonly reconnectPolicy: ResolvedReconnect | undefined;
   private readonly queueWhileDisconnected: boolean;
 
+  /** Why reading is paused: pause() and/or a messages() iterator whose queue is full. */
+  private pausedBy = 0;
   private conn: Connection | undefined;
   private connecting: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
@@ -324,6 +329,37 @@ export abstract class StreamClient extends SocketClient {
         this.connecting = undefined;
       });
     return this.connecting;
+  }
+
+  /** True between pause() and resume(). */
+  get isPaused(): boolean {
+    return (this.pausedBy & PAUSED_BY_USER) !== 0;
+  }
+
+  /**
+   * Stops reading from the server: nothing more is read (TCP pushes back on the server) and no
+   * 'message' is delivered, not even messages already assembled; they wait, in order, for
+   * resume(). It holds across reconnects until resume().
+   */
+  pause(): void {
+    this.setPaused(PAUSED_BY_USER, true);
+  }
+
+  /** Delivers what was held while paused, in order, then reads again. */
+  resume(): void {
+    this.setPaused(PAUSED_BY_USER, false);
+  }
+
+  protected override holdReading(hold: boolean): void {
+    this.setPaused(PAUSED_BY_ITERATOR, hold);
+  }
+
+  private setPaused(reason: number, on: boolean): void {
+    const before = this.pausedBy;
+    this.pausedBy = on ? before | reason : before & ~reason;
+    if ((before === 0) === (this.pausedBy === 0)) return;
+    if (this.pausedBy === 0) this.conn?.resume();
+    else this.conn?.pause();
   }
 
   send(payload: Payload): boolean {
@@ -502,6 +538,7 @@ export abstract class StreamClient extends SocketClient {
       throw new FramingHookError(err);
     }
     this.conn = conn;
+    if (this.pausedBy !== 0) conn.pause();
     if (this.log.isLevelEnabled('info')) {
       this.log.info({ target: this.describeTarget(), connId: id }, 'connected');
     }
