@@ -20,6 +20,7 @@ import { unwatchIdle, watchIdle, type IdleWatched } from './idle-sweep';
 import { LazyChild } from './logger';
 import { checkCloseTimeout, type CloseOptions } from './options';
 import { encodePayload, toBuffer, WRITE_HIGH_WATER_MARK, type Payload } from './payload';
+import type { BudgetHolder, MemoryBudget } from './memory-budget';
 import { WriteBatch, type HeaderFraming, type SlabArena } from './write-batch';
 
 /**
@@ -49,6 +50,8 @@ export interface ConnectionSettings {
   messageTimeout: number;
   /** Where the write batches of the owner's connections copy small frames. */
   arena: SlabArena;
+  /** The owner's bound on what all its connections hold (servers); none for clients. */
+  budget?: MemoryBudget | undefined;
 }
 
 /**
@@ -108,7 +111,7 @@ const NO_ARGS: readonly unknown[] = [];
  */
 export class Connection<Data = unknown>
   extends TypedEmitter<ConnectionEvents>
-  implements IdleWatched, FaultSink
+  implements IdleWatched, FaultSink, BudgetHolder
 {
   /** Unique among the connections of its server. */
   readonly id: number;
@@ -144,6 +147,9 @@ export class Connection<Data = unknown>
   private handlersRunning = 0;
   /** pause() was called: nothing is read, and assembled messages wait in `held`. */
   private paused = false;
+  /** Bytes charged to the owner's memory budget: incomplete inbound, and unsent outbound. */
+  private chargedIn = 0;
+  private chargedOut = 0;
   private held: Buffer[] | undefined = undefined;
   /** Unsent bytes at the moment the socket was destroyed (the socket forgets them); -1 until then. */
   private unsentAtDestroy = -1;
@@ -444,6 +450,12 @@ export class Connection<Data = unknown>
     this.bytesIn += chunk.length;
     const assembler = this.assembler ?? this.createAssembler();
     assembler.push(chunk);
+    const budget = this.settings.budget;
+    if (budget !== undefined && assembler.bufferedBytes !== this.chargedIn && !this.discarding) {
+      const delta = assembler.bufferedBytes - this.chargedIn;
+      this.chargedIn = assembler.bufferedBytes;
+      budget.charge(this, delta);
+    }
     if (this.settings.messageTimeout > 0 && this.state !== CLOSED && !this.paused) {
       this.trackMessageTimeout(assembler);
     }
@@ -517,7 +529,18 @@ export class Connection<Data = unknown>
       this.fail(new SlowConsumerError(pending, this.settings.maxPendingBytes));
       return false;
     }
-    if (pending >= WRITE_HIGH_WATER_MARK) this.needDrain = true;
+    if (pending >= WRITE_HIGH_WATER_MARK) {
+      this.needDrain = true;
+      // Unsent bytes count against the budget once past the high-water mark (below it they
+      // are bounded by it), until the 'drain' that follows.
+      const budget = this.settings.budget;
+      if (budget !== undefined && pending !== this.chargedOut) {
+        const delta = pending - this.chargedOut;
+        this.chargedOut = pending;
+        budget.charge(this, delta);
+        if (this.state > ENDING) return false;
+      }
+    }
     if (queued >= BATCH_FLUSH_BYTES) {
       this.flush();
     } else if (!this.flushQueued) {
@@ -557,6 +580,7 @@ export class Connection<Data = unknown>
       this.socket.writableLength === 0
     ) {
       this.needDrain = false;
+      if (this.chargedOut > 0) this.refund(false);
       this.handlers.drain?.(this);
       emitGuarded(this, 'drain', NO_ARGS, this);
     }
@@ -584,8 +608,29 @@ export class Connection<Data = unknown>
   }
 
   /** A fault: report it once, then close at once. */
+  /** @internal This connection held the most when its server's memory budget ran out. */
+  overBudget(err: SockframeError): void {
+    this.fail(err);
+  }
+
+  /** @internal Bytes counted against the owner's memory budget. */
+  get heldBytes(): number {
+    return this.chargedIn + this.chargedOut;
+  }
+
+  /** Gives back what is charged to the budget: outbound only, or everything (closing). */
+  private refund(all: boolean): void {
+    const budget = this.settings.budget;
+    if (budget === undefined) return;
+    const delta = this.chargedOut + (all ? this.chargedIn : 0);
+    this.chargedOut = 0;
+    if (all) this.chargedIn = 0;
+    if (delta > 0) budget.charge(this, -delta);
+  }
+
   private fail(err: SockframeError): void {
     if (this.failure !== undefined || this.state === CLOSED) return;
+    this.refund(true);
     this.failure = err;
     this.closeKind = 'error';
     this.state = CLOSING;
@@ -612,6 +657,7 @@ export class Connection<Data = unknown>
   private onClose(): void {
     if (this.state === CLOSED) return;
     this.state = CLOSED;
+    this.refund(true);
     if (this.messageTimer !== undefined) clearTimeout(this.messageTimer);
     this.messageTimer = undefined;
     if (this.settings.idleTimeout > 0) unwatchIdle(this, this.settings.idleTimeout);

@@ -24,7 +24,8 @@ export type SockframeErrorCode =
   | 'ERR_ADAPTER_MESSAGE'
   | 'ERR_ALREADY_LISTENING'
   | 'ERR_NOT_LISTENING'
-  | 'ERR_TLS_VERIFICATION';
+  | 'ERR_TLS_VERIFICATION'
+  | 'ERR_MEMORY_BUDGET';
 
 export interface SockframeErrorOptions {
   cause?: unknown;
@@ -300,6 +301,29 @@ export class AdapterMessageError extends SockframeError {
   constructor(adapter: string, message: string, cause?: unknown) {
     super('ERR_ADAPTER_MESSAGE', message, { cause });
     this.adapter = adapter;
+  }
+}
+
+/**
+ * The server's `memoryBudget` ran out, and this connection held the most of it (bytes of
+ * incomplete messages it sent and of unsent replies to it).
+ */
+export class MemoryBudgetError extends SockframeError {
+  declare readonly code: 'ERR_MEMORY_BUDGET';
+  /** Bytes this connection held. */
+  readonly heldBytes: number;
+  /** Bytes held by all the server's connections, and the budget. */
+  readonly usedBytes: number;
+  readonly limit: number;
+
+  constructor(heldBytes: number, usedBytes: number, limit: number) {
+    super(
+      'ERR_MEMORY_BUDGET',
+      `The server's connections held ${usedBytes} bytes, past its memoryBudget of ${limit}; this connection held the most (${heldBytes})`,
+    );
+    this.heldBytes = heldBytes;
+    this.usedBytes = usedBytes;
+    this.limit = limit;
   }
 }
 

@@ -21,6 +21,7 @@ export {
   QueueFullError,
   AdapterUnavailableError,
   AdapterMessageError,
+  MemoryBudgetError,
   NotListeningError,
   TlsVerificationError,
 } from './errors';

@@ -197,3 +197,41 @@ test('an echo server that pauses while its replies cannot be written serves a sl
   expect(errors).toEqual([]);
   expect(raw.messages.every((m, i) => m.readUInt32BE(0) === i)).toBe(true);
 }, 40_000);
+
+describe('the server-wide memory budget', () => {
+  test('cuts the connections holding the most once their incomplete messages pass it; others are served', async () => {
+    const MiB = 1024 * 1024;
+    const { server: s, port } = await server({ memoryBudget: 2 * MiB, maxMessageSize: MiB });
+    const errors: { code: string; held?: number }[] = [];
+    s.on('error', (err) => errors.push({ code: err.code, held: (err as { heldBytes?: number }).heldBytes }));
+    s.on('message', (conn, message) => conn.send(message));
+    // Ten peers each announce 1 MiB and send 900 KB of it: 9 MB held if nothing stops them.
+    const hostile: Socket[] = [];
+    for (let i = 0; i < 10; i++) {
+      const peer = resources.socket((await RawClient.connect({ port, host: '127.0.0.1' })).socket);
+      const head = Buffer.alloc(4);
+      head.writeUInt32BE(MiB - 4);
+      peer.write(head);
+      peer.write(Buffer.alloc(900 * 1024, 0x68));
+      hostile.push(peer);
+    }
+    await waitUntil(() => errors.length >= 8, 10_000, 'peers cut');
+    await delay(200);
+    expect(errors.every((e) => e.code === 'ERR_MEMORY_BUDGET')).toBe(true);
+    // At most two of the ten fit in 2 MiB at once.
+    expect(errors.length).toBeGreaterThanOrEqual(8);
+    expect(errors.every((e) => (e.held ?? 0) > 0)).toBe(true);
+    // A healthy client is served all along.
+    const healthy = await RawClient.connect({ port, host: '127.0.0.1' });
+    resources.socket(healthy.socket);
+    healthy.write(frame('still here'));
+    const [reply] = await healthy.waitForMessages(1);
+    expect(reply?.toString()).toBe('still here');
+  });
+
+  test('must be at least maxMessageSize', () => {
+    expect(() => new TcpServer({ memoryBudget: 1000, maxMessageSize: 2000 })).toThrow(
+      'The "memoryBudget" option (1000) must be at least "maxMessageSize" (2000).',
+    );
+  });
+});

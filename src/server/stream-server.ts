@@ -21,6 +21,7 @@ import { checkAdapter, type ServerAdapter } from '../adapters/adapter';
 import { DEFAULT_CLOSE_TIMEOUT } from '../options';
 import { SocketServer } from './socket-server';
 import { SlabArena } from '../write-batch';
+import { MemoryBudget } from '../memory-budget';
 
 /** Options every stream server (TCP, TLS, IPC) takes. All are optional. */
 export interface StreamServerOptions {
@@ -47,6 +48,14 @@ export interface StreamServerOptions {
    * @default 16 MiB
    */
   maxPendingBytes?: number;
+  /**
+   * The most memory all connections together may hold: bytes of incomplete inbound messages, and
+   * unsent outbound bytes of connections past their 256 KiB high-water mark. Past it, the
+   * connection holding the most is destroyed with ERR_MEMORY_BUDGET (and the next, until the total
+   * is back under it); everyone else keeps being served. At least `maxMessageSize`.
+   * @default 512 MiB
+   */
+  memoryBudget?: number;
   /**
    * Open connections at most; more are refused with a 'drop' event.
    * @default 10000
@@ -104,6 +113,7 @@ export const STREAM_SERVER_KEYS = optionKeys<StreamServerOptions>()(
   'maxMessageSize',
   'maxHeaderBytes',
   'maxPendingBytes',
+  'memoryBudget',
   'maxConnections',
   'idleTimeout',
   'messageTimeout',
@@ -121,6 +131,7 @@ export const STREAM_SERVER_DEFAULTS = Object.freeze({
   maxMessageSize: DEFAULT_MAX_MESSAGE_SIZE,
   maxHeaderBytes: DEFAULT_MAX_HEADER_BYTES,
   maxPendingBytes: 16 * 1024 * 1024,
+  memoryBudget: 512 * 1024 * 1024,
   maxConnections: 10_000,
   idleTimeout: 120_000,
   messageTimeout: 30_000,
@@ -148,13 +159,20 @@ export function resolveStreamServerOptions(
   if (typeof framing !== 'function') resolveFraming(framing); // validates now, not at first connection
   const keepAlive = options.keepAlive ?? STREAM_SERVER_DEFAULTS.keepAlive;
   if (typeof keepAlive !== 'boolean') checkTime('keepAlive', keepAlive, 0);
+  const maxMessageSize = checkSize(
+    'maxMessageSize',
+    options.maxMessageSize,
+    STREAM_SERVER_DEFAULTS.maxMessageSize,
+  );
+  const memoryBudget = checkSize('memoryBudget', options.memoryBudget, STREAM_SERVER_DEFAULTS.memoryBudget);
+  if (memoryBudget < maxMessageSize) {
+    throw new TypeError(
+      `The "memoryBudget" option (${memoryBudget}) must be at least "maxMessageSize" (${maxMessageSize}).`,
+    );
+  }
   return {
     framing,
-    maxMessageSize: checkSize(
-      'maxMessageSize',
-      options.maxMessageSize,
-      STREAM_SERVER_DEFAULTS.maxMessageSize,
-    ),
+    maxMessageSize,
     maxHeaderBytes: checkSize(
       'maxHeaderBytes',
       options.maxHeaderBytes,
@@ -180,6 +198,7 @@ export function resolveStreamServerOptions(
     keepAlive,
     // One per server: its connections share slabs, and nothing is shared with other servers.
     arena: new SlabArena(),
+    budget: new MemoryBudget(memoryBudget),
   };
 }
 
