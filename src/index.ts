@@ -21,6 +21,16 @@ export {
   QueueFullError,
   AdapterUnavailableError,
   AdapterMessageError,
+  RemoteError,
+  RequestTimeoutError,
+  RequestAbortedError,
+  ConnectionLostError,
+  TooManyPendingError,
+  HeartbeatTimeoutError,
+  RpcProtocolError,
+  RpcHandlerError,
+  HandshakeRefusedError,
+  HandshakeTimeoutError,
 } from './errors';
 export type { SockframeErrorCode, SockframeErrorOptions } from './errors';
 
@@ -43,6 +53,29 @@ export type { VarintOptions } from './framing/varint';
 export { delimited } from './framing/delimiter';
 export type { DelimitedOptions } from './framing/delimiter';
 export { fixedSize } from './framing/fixed';
+export { contentLength } from './framing/content-length';
+export type { ContentLengthOptions } from './framing/content-length';
+
+export { jsonRpc, jsonSerializer, RpcError, RPC_CODES, JSON_RPC_DEFAULTS } from './rpc/json-rpc';
+export type {
+  JsonRpc,
+  JsonRpcOptions,
+  HeartbeatOptions,
+  RpcSerializer,
+  CallOptions,
+  HandleOptions,
+  HandlerContext,
+  RpcHandler,
+  UntypedApi,
+  ApiOf,
+  MethodName,
+  ParamsOf,
+  ResultOf,
+  CallArgs,
+  NotifyArgs,
+} from './rpc/json-rpc';
+export { DEFAULT_HANDSHAKE_TIMEOUT } from './rpc/handshake';
+export type { HandshakeCall, HandshakeConnection } from './rpc/handshake';
 
 export { Connection, WRITE_HIGH_WATER_MARK } from './connection';
 export type { CloseReason, CloseKind, ConnectionEvents, ConnectionStats, Payload } from './connection';

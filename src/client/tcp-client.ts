@@ -1,7 +1,10 @@
 import { connect, type Socket } from 'node:net';
 import { StreamClient, type StreamClientOptions } from './stream-client';
 
-export interface TcpClientOptions extends StreamClientOptions {
+export interface TcpClientOptions<Local = unknown, Remote = unknown> extends StreamClientOptions<
+  Local,
+  Remote
+> {
   port: number;
   /** @default 'localhost' */
   host?: string;
@@ -11,10 +14,10 @@ export interface TcpClientOptions extends StreamClientOptions {
 }
 
 /** A TCP client. */
-export class TcpClient extends StreamClient {
+export class TcpClient<Local = unknown, Remote = unknown> extends StreamClient<Local, Remote> {
   private readonly target: { port: number; host: string; family?: 4 | 6; localAddress?: string };
 
-  constructor(options: TcpClientOptions) {
+  constructor(options: TcpClientOptions<Local, Remote>) {
     super(options, 'tcp-client');
     this.target = checkTcpTarget(options);
   }
@@ -32,7 +35,7 @@ export class TcpClient extends StreamClient {
   }
 }
 
-export function checkTcpTarget(options: TcpClientOptions): {
+export function checkTcpTarget(options: TcpClientOptions<unknown, unknown>): {
   port: number;
   host: string;
   family?: 4 | 6;

@@ -4,7 +4,7 @@ import { StreamClient } from './stream-client';
 import { checkTcpTarget, type TcpClientOptions } from './tcp-client';
 
 /** TcpClientOptions plus node:tls connect options (ca, servername, rejectUnauthorized, cert…). */
-export type TlsClientOptions = TcpClientOptions &
+export type TlsClientOptions<Local = unknown, Remote = unknown> = TcpClientOptions<Local, Remote> &
   Omit<ConnectionOptions, 'port' | 'host' | 'socket' | 'path'>;
 
 const OWN_OPTIONS = new Set([
@@ -23,14 +23,15 @@ const OWN_OPTIONS = new Set([
   'host',
   'family',
   'localAddress',
+  'rpc',
 ]);
 
 /** A TLS client; the connect timeout covers the handshake. */
-export class TlsClient extends StreamClient {
+export class TlsClient<Local = unknown, Remote = unknown> extends StreamClient<Local, Remote> {
   private readonly target: ReturnType<typeof checkTcpTarget>;
   private readonly tlsOptions: ConnectionOptions;
 
-  constructor(options: TlsClientOptions) {
+  constructor(options: TlsClientOptions<Local, Remote>) {
     super(options, 'tls-client');
     this.target = checkTcpTarget(options);
     const tls: ConnectionOptions & Record<string, unknown> = {};

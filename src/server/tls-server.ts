@@ -9,7 +9,8 @@ import { shapeInetAddress, type TcpAddress, type TcpListenOptions } from './tcp-
  * StreamServerOptions plus node:tls server options (key, cert, ca, requestCert…), passed through.
  * `handshakeTimeout` defaults to 10 s here (Node's own default is 120 s).
  */
-export type TlsServerOptions = StreamServerOptions & Omit<TlsOptions, 'allowHalfOpen'>;
+export type TlsServerOptions<Local = unknown, Remote = unknown> = StreamServerOptions<Local, Remote> &
+  Omit<TlsOptions, 'allowHalfOpen'>;
 
 export const TLS_SERVER_DEFAULTS = Object.freeze({
   /**
@@ -30,16 +31,25 @@ const OWN_OPTIONS = new Set([
   'noDelay',
   'keepAlive',
   'logger',
+  'rpc',
+  'handshake',
+  'acceptTimeout',
 ]);
 
-function tlsOnly(options: TlsServerOptions): TlsOptions {
+function tlsOnly(options: object): TlsOptions {
   const tls: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(options)) if (!OWN_OPTIONS.has(key)) tls[key] = value;
   return tls;
 }
 
 /** A TLS server; messages are framed inside the encrypted stream. */
-export class TlsServer<Data = unknown> extends StreamServer<TcpListenOptions, TcpAddress, Data> {
+export class TlsServer<Data = unknown, Local = unknown, Remote = unknown> extends StreamServer<
+  TcpListenOptions,
+  TcpAddress,
+  Data,
+  Local,
+  Remote
+> {
   /** Anyone can fail handshakes as fast as they can connect: one warn record per second at most. */
   private readonly handshakeLog = new LogThrottle<{ err: SocketError; remote: string | undefined }>(
     FLOOD_LOG_INTERVAL_MS,
@@ -56,7 +66,7 @@ export class TlsServer<Data = unknown> extends StreamServer<TcpListenOptions, Tc
   );
   private handshakesFailed = 0;
 
-  constructor(options: TlsServerOptions) {
+  constructor(options: TlsServerOptions<Local, Remote>) {
     if (typeof options !== 'object' || options === null) {
       throw new TypeError('TlsServer needs options with at least a key and a cert (or pfx).');
     }
