@@ -42,11 +42,8 @@ export class LinePeer {
   }
 
   /** Resolves with the first received message matching `match`, waiting for it. */
-  async next(
-    match: (message: Record<string, unknown> & unknown[]) => boolean,
-    timeoutMs = 3000,
-  ): Promise<unknown> {
-    const find = (): unknown => this.received.find((m) => match(m as Record<string, unknown> & unknown[]));
+  async next(match: (message: Record<string, unknown>) => boolean, timeoutMs = 3000): Promise<unknown> {
+    const find = (): unknown => this.received.find((m) => match(m as Record<string, unknown>));
     const found = find();
     if (found !== undefined) return found;
     await new Promise<void>((resolve, reject) => {

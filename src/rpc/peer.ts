@@ -142,6 +142,8 @@ export class RpcPeer {
   private handshake: HandshakeHook | undefined;
   /** The handshake refused this connection: nothing more is served. */
   private refused = false;
+  /** Requests that arrived while the handshake call ran, replayed (or refused) once it settles. */
+  private held: (() => void)[] | undefined;
 
   constructor(endpoint: RpcEndpoint, conn: Connection, handshake?: HandshakeHook) {
     this.endpoint = endpoint;
@@ -431,6 +433,18 @@ export class RpcPeer {
       this.receiveHandshake(handshake, id, method, params, answer);
       return;
     }
+    if (this.held !== undefined) {
+      if (this.held.length >= this.options.maxQueuedCalls) {
+        answer(
+          errorResponse(id, RPC_CODES.OVERLOADED, 'Too many calls waiting: the call was not run', {
+            retryable: true,
+          }),
+        );
+        return;
+      }
+      this.held.push(() => this.receiveRequest(id, method, params, answer));
+      return;
+    }
     if (!this.conn.isOpen) {
       answer(errorResponse(id, RPC_CODES.CLOSING, 'Closing: the call was not run', { retryable: true }));
       return;
@@ -475,24 +489,27 @@ export class RpcPeer {
   ): void {
     this.handshake = undefined;
     this.conn.handlerStarted();
-    // Further requests wait until it settles: they are served as data is in place.
-    this.runningCount = this.options.maxConcurrentCalls;
+    // Further requests wait until it settles: they are served once the connection's data is in place.
+    this.held = [];
+    const replay = (): void => {
+      const held = this.held ?? [];
+      this.held = undefined;
+      for (const request of held) request();
+    };
     handshake(this.conn, { method, params }).then(
       () => {
         answer({ jsonrpc: '2.0', id, result: true });
-        this.runningCount = 0;
         this.conn.handlerSettled();
-        this.drainWaiting();
+        replay();
       },
       (err: unknown) => {
         this.refused = true;
-        this.waiting.length = 0;
         const refusal =
           err instanceof RpcError
             ? errorResponse(id, err.code, err.message, err.data)
             : errorResponse(id, RPC_CODES.HANDSHAKE_REFUSED, 'Handshake refused');
         answer(refusal);
-        this.runningCount = 0;
+        replay(); // each answered as refused
         this.conn.handlerSettled();
       },
     );
