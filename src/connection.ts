@@ -22,6 +22,8 @@ import { checkCloseTimeout, type CloseOptions } from './options';
 import { encodePayload, toBuffer, WRITE_HIGH_WATER_MARK, type Payload } from './payload';
 import type { BudgetHolder, MemoryBudget } from './memory-budget';
 import { WriteBatch, type HeaderFraming, type SlabArena } from './write-batch';
+import type { CallArgs, MethodName, NotifyArgs, ResultOf } from './rpc/json-rpc';
+import type { RpcPeer } from './rpc/peer';
 
 /**
  * Why a connection closed. `error` carries the fault, which was also reported as an 'error'.
@@ -58,16 +60,16 @@ export interface ConnectionSettings {
  * Where a connection reports; set by the server or client that owns it. The connection is passed
  * along, so that one handler object can serve every connection of a server.
  */
-export interface ConnectionHandlers<Data = unknown> {
-  message(message: Buffer, conn: Connection<Data>): void;
-  error(err: SockframeError, conn: Connection<Data>): void;
-  close(reason: CloseReason, conn: Connection<Data>): void;
+export interface ConnectionHandlers<Data = unknown, Remote = unknown> {
+  message(message: Buffer, conn: Connection<Data, Remote>): void;
+  error(err: SockframeError, conn: Connection<Data, Remote>): void;
+  close(reason: CloseReason, conn: Connection<Data, Remote>): void;
   /** Unsent bytes fell back under the high-water mark; called before the connection's 'drain'. */
-  drain?(conn: Connection<Data>): void;
+  drain?(conn: Connection<Data, Remote>): void;
 }
 
 /** A connection's logger, or the shared source of a child logger derived on its first record. */
-export type ConnectionLog<Data = unknown> = Logger | LazyChild<Connection<Data>>;
+export type ConnectionLog<Data = unknown, Remote = unknown> = Logger | LazyChild<Connection<Data, Remote>>;
 
 export interface ConnectionEvents {
   /** Unsent bytes fell back under the high-water mark after send() returned false. */
@@ -109,7 +111,7 @@ const NO_ARGS: readonly unknown[] = [];
  * close promise are created on first use, and idleness is checked by a shared sweep instead of
  * a timer per connection.
  */
-export class Connection<Data = unknown>
+export class Connection<Data = unknown, Remote = unknown>
   extends TypedEmitter<ConnectionEvents>
   implements IdleWatched, FaultSink, BudgetHolder
 {
@@ -123,9 +125,9 @@ export class Connection<Data = unknown>
   private readonly framing: Framing;
   /** The framing's in-place header writer, when it has one (the fast path of send()). */
   private readonly headerFraming: HeaderFraming | undefined;
-  private readonly handlers: ConnectionHandlers<Data>;
+  private readonly handlers: ConnectionHandlers<Data, Remote>;
   /** The logger, or the source it is derived from on the first record. */
-  private log: ConnectionLog<Data>;
+  private log: ConnectionLog<Data, Remote>;
   private readonly connectedAt = Date.now();
   /** Created on the first byte read. */
   private assembler: MessageAssembler | undefined = undefined;
@@ -151,6 +153,8 @@ export class Connection<Data = unknown>
   private chargedIn = 0;
   private chargedOut = 0;
   private held: Buffer[] | undefined = undefined;
+  /** The JSON-RPC state, when the owner has the `rpc` option. */
+  private rpc: RpcPeer | undefined = undefined;
   /** Unsent bytes at the moment the socket was destroyed (the socket forgets them); -1 until then. */
   private unsentAtDestroy = -1;
   private bytesIn = 0;
@@ -174,8 +178,8 @@ export class Connection<Data = unknown>
     id: number,
     socket: Socket,
     settings: ConnectionSettings,
-    handlers: ConnectionHandlers<Data>,
-    log: ConnectionLog<Data>,
+    handlers: ConnectionHandlers<Data, Remote>,
+    log: ConnectionLog<Data, Remote>,
   ) {
     super();
     // EventEmitter makes its listener table on the first on(); most connections never get one,
@@ -189,7 +193,7 @@ export class Connection<Data = unknown>
     this.framing = resolveFraming(settings.framing);
     this.headerFraming = hasHeaderWriter(this.framing) ? this.framing : undefined;
 
-    connectionOf.set(socket, this);
+    connectionOf.set(socket, this as unknown as Connection<unknown>);
     /* eslint-disable @typescript-eslint/unbound-method -- these are called on the socket, by design */
     socket.on('data', Connection.onSocketData);
     socket.on('end', Connection.onSocketEnd);
@@ -297,6 +301,34 @@ export class Connection<Data = unknown>
     }
     this.messagesOut++;
     return this.afterQueue();
+  }
+
+  /**
+   * Calls a method of the peer (JSON-RPC; the owner needs the `rpc` option) and resolves with its
+   * result. Rejects with ERR_REMOTE (the peer's error object), ERR_REQUEST_TIMEOUT,
+   * ERR_REQUEST_ABORTED or ERR_CONNECTION_LOST; a call is sent at most once, never retried.
+   */
+  call<M extends MethodName<Remote>>(method: M, ...args: CallArgs<Remote, M>): Promise<ResultOf<Remote, M>> {
+    const rpc = this.rpc;
+    if (rpc === undefined)
+      return Promise.reject(new TypeError('call() needs the "rpc" option on the owner.'));
+    return rpc.call(method, args[0], args[1]) as Promise<ResultOf<Remote, M>>;
+  }
+
+  /** Sends a JSON-RPC notification (no response). Throws ERR_NOT_CONNECTED once closing. */
+  notify<M extends string>(method: M, ...args: NotifyArgs<Remote, M>): void {
+    const rpc = this.rpc;
+    if (rpc === undefined) throw new TypeError('notify() needs the "rpc" option on the owner.');
+    rpc.notify(method, args[0]);
+  }
+
+  /** @internal The JSON-RPC state of this connection (set once by its owner). */
+  get rpcPeer(): RpcPeer | undefined {
+    return this.rpc;
+  }
+
+  set rpcPeer(peer: RpcPeer | undefined) {
+    this.rpc = peer;
   }
 
   /** @internal Queues already-framed bytes (shared by broadcast, which encodes once). */
@@ -496,7 +528,11 @@ export class Connection<Data = unknown>
     }
     const delivered = assembler.messageCount;
     if (this.messageTimer === undefined) {
-      this.messageTimer = setTimeout(Connection.onMessageTimeout, this.settings.messageTimeout, this);
+      this.messageTimer = setTimeout(
+        Connection.onMessageTimeout,
+        this.settings.messageTimeout,
+        this as unknown as Connection,
+      );
       this.messageTimer.unref();
     } else if (delivered !== this.messagesAtTimerStart) {
       this.messageTimer.refresh();
@@ -710,11 +746,11 @@ function closeKindWithoutError(kind: CloseKind | undefined): Exclude<CloseKind, 
   return kind === undefined || kind === 'error' ? 'peer-ended' : kind;
 }
 
-function destroyConnection(connection: Connection<unknown>): void {
+function destroyConnection(connection: { destroy(): void }): void {
   connection.destroy();
 }
 
-function flushConnection(connection: Connection<unknown>): void {
+function flushConnection(connection: { flush(): void }): void {
   connection.flush();
 }
 

@@ -25,7 +25,17 @@ export type SockframeErrorCode =
   | 'ERR_ALREADY_LISTENING'
   | 'ERR_NOT_LISTENING'
   | 'ERR_TLS_VERIFICATION'
-  | 'ERR_MEMORY_BUDGET';
+  | 'ERR_MEMORY_BUDGET'
+  | 'ERR_REMOTE'
+  | 'ERR_REQUEST_TIMEOUT'
+  | 'ERR_REQUEST_ABORTED'
+  | 'ERR_CONNECTION_LOST'
+  | 'ERR_TOO_MANY_PENDING'
+  | 'ERR_HEARTBEAT_TIMEOUT'
+  | 'ERR_RPC_PROTOCOL'
+  | 'ERR_RPC_HANDLER_THREW'
+  | 'ERR_HANDSHAKE_REFUSED'
+  | 'ERR_HANDSHAKE_TIMEOUT';
 
 export interface SockframeErrorOptions {
   cause?: unknown;
@@ -339,5 +349,139 @@ export function describe(value: unknown): string {
     return String(value);
   } catch {
     return 'unprintable value';
+  }
+}
+
+/** The peer answered a call with a JSON-RPC error object. */
+export class RemoteError extends SockframeError {
+  declare readonly code: 'ERR_REMOTE';
+  /** The error object's `code` (a JSON-RPC error code, such as -32601). */
+  readonly rpcCode: number;
+  /** The error object's `data`, when it had one. */
+  readonly data: unknown;
+
+  constructor(rpcCode: number, message: string, data?: unknown) {
+    super('ERR_REMOTE', message);
+    this.rpcCode = rpcCode;
+    this.data = data;
+  }
+}
+
+/** A call got no response within its `timeout`. */
+export class RequestTimeoutError extends SockframeError {
+  declare readonly code: 'ERR_REQUEST_TIMEOUT';
+  readonly method: string;
+  readonly timeout: number;
+
+  constructor(method: string, timeout: number) {
+    super('ERR_REQUEST_TIMEOUT', `No response to '${method}' within ${timeout} ms`);
+    this.method = method;
+    this.timeout = timeout;
+  }
+}
+
+/** A call was cancelled by its AbortSignal. */
+export class RequestAbortedError extends SockframeError {
+  declare readonly code: 'ERR_REQUEST_ABORTED';
+  readonly method: string;
+
+  constructor(method: string, cause?: unknown) {
+    super('ERR_REQUEST_ABORTED', `The call to '${method}' was aborted`, { cause });
+    this.method = method;
+  }
+}
+
+/**
+ * The connection closed before a call was answered, or a call was made without one. The call was
+ * sent at most once and is never retried: the peer may or may not have run it.
+ */
+export class ConnectionLostError extends SockframeError {
+  declare readonly code: 'ERR_CONNECTION_LOST';
+  readonly method: string;
+  /** Whether the request had been handed to the connection. */
+  readonly sent: boolean;
+
+  constructor(method: string, sent: boolean, cause?: unknown) {
+    super(
+      'ERR_CONNECTION_LOST',
+      sent
+        ? `The connection closed before '${method}' was answered`
+        : `'${method}' was not sent: not connected`,
+      { cause },
+    );
+    this.method = method;
+    this.sent = sent;
+  }
+}
+
+/** A call was refused locally: `maxPendingCalls` calls of this connection await responses already. */
+export class TooManyPendingError extends SockframeError {
+  declare readonly code: 'ERR_TOO_MANY_PENDING';
+  readonly limit: number;
+
+  constructor(limit: number) {
+    super('ERR_TOO_MANY_PENDING', `${limit} calls are awaiting responses already (maxPendingCalls)`);
+    this.limit = limit;
+  }
+}
+
+/** The peer did not answer a heartbeat ping within the heartbeat's timeout; the connection is closed. */
+export class HeartbeatTimeoutError extends SockframeError {
+  declare readonly code: 'ERR_HEARTBEAT_TIMEOUT';
+  readonly timeout: number;
+
+  constructor(timeout: number) {
+    super('ERR_HEARTBEAT_TIMEOUT', `No response to a heartbeat within ${timeout} ms`);
+    this.timeout = timeout;
+  }
+}
+
+/**
+ * The peer broke the JSON-RPC protocol: a message that does not parse, is not a valid request or
+ * response, or answers an id nobody asked. Answered per the specification where one is due; the
+ * connection stays open.
+ */
+export class RpcProtocolError extends SockframeError {
+  declare readonly code: 'ERR_RPC_PROTOCOL';
+  /** The JSON-RPC code it was (or would have been) answered with: -32700, -32600 or 0 for a response. */
+  readonly rpcCode: number;
+
+  constructor(rpcCode: number, message: string, cause?: unknown) {
+    super('ERR_RPC_PROTOCOL', message, { cause });
+    this.rpcCode = rpcCode;
+  }
+}
+
+/**
+ * A method handler threw (or rejected with) something other than an RpcError. The peer got a
+ * -32603 "Internal error" without details; the original error is the `cause`.
+ */
+export class RpcHandlerError extends SockframeError {
+  declare readonly code: 'ERR_RPC_HANDLER_THREW';
+  readonly method: string;
+
+  constructor(method: string, cause: unknown) {
+    super('ERR_RPC_HANDLER_THREW', `The handler of '${method}' threw: ${describe(cause)}`, { cause });
+    this.method = method;
+  }
+}
+
+/** The server's `handshake` refused a connection (it threw or rejected); the cause is what it threw. */
+export class HandshakeRefusedError extends SockframeError {
+  declare readonly code: 'ERR_HANDSHAKE_REFUSED';
+
+  constructor(message: string, cause?: unknown) {
+    super('ERR_HANDSHAKE_REFUSED', message, { cause });
+  }
+}
+
+/** A connection's `handshake` did not complete within `acceptTimeout`. */
+export class HandshakeTimeoutError extends SockframeError {
+  declare readonly code: 'ERR_HANDSHAKE_TIMEOUT';
+  readonly timeout: number;
+
+  constructor(timeout: number) {
+    super('ERR_HANDSHAKE_TIMEOUT', `Handshake not completed within acceptTimeout of ${timeout} ms`);
+    this.timeout = timeout;
   }
 }

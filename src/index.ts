@@ -24,6 +24,16 @@ export {
   MemoryBudgetError,
   NotListeningError,
   TlsVerificationError,
+  RemoteError,
+  RequestTimeoutError,
+  RequestAbortedError,
+  ConnectionLostError,
+  TooManyPendingError,
+  HeartbeatTimeoutError,
+  RpcProtocolError,
+  RpcHandlerError,
+  HandshakeRefusedError,
+  HandshakeTimeoutError,
 } from './errors';
 export type { SockframeErrorCode, SockframeErrorOptions } from './errors';
 
@@ -48,6 +58,29 @@ export type { DelimitedOptions } from './framing/delimiter';
 export { lines } from './framing/lines';
 export type { LinesOptions, LinesFraming } from './framing/lines';
 export { fixedSize } from './framing/fixed';
+export { contentLength } from './framing/content-length';
+export type { ContentLengthOptions } from './framing/content-length';
+
+export { jsonRpc, jsonSerializer, RpcError, RPC_CODES, JSON_RPC_DEFAULTS } from './rpc/json-rpc';
+export type {
+  JsonRpc,
+  JsonRpcOptions,
+  HeartbeatOptions,
+  RpcSerializer,
+  CallOptions,
+  HandleOptions,
+  HandlerContext,
+  RpcHandler,
+  UntypedApi,
+  ApiOf,
+  MethodName,
+  ParamsOf,
+  ResultOf,
+  CallArgs,
+  NotifyArgs,
+} from './rpc/json-rpc';
+export { DEFAULT_HANDSHAKE_TIMEOUT } from './rpc/handshake';
+export type { HandshakeCall, HandshakeConnection } from './rpc/handshake';
 
 export { Connection } from './connection';
 export type { CloseReason, CloseKind, ConnectionEvents, ConnectionStats } from './connection';

@@ -22,7 +22,7 @@ afterEach(() => resources.closeAll());
 test('the event map is exactly the documented one', () => {
   const names: Equal<
     keyof ClientEvents,
-    'connect' | 'message' | 'close' | 'reconnecting' | 'drain' | 'error'
+    'connect' | 'message' | 'close' | 'reconnecting' | 'drain' | 'error' | 'notification'
   > = true;
   const message: Equal<Parameters<ClientEvents['message']>, [message: Buffer]> = true;
   const close: Equal<Parameters<ClientEvents['close']>, [reason: CloseReason]> = true;

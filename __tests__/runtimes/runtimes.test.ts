@@ -52,7 +52,6 @@ const RUNTIMES: readonly Runtime[] = [
   },
 ];
 
-
 function runCase(runtime: Runtime, name: string): Promise<{ ok: boolean; error?: string; output: string }> {
   return new Promise((resolve) => {
     const child = spawn(runtime.command as string, [...runtime.args, SUITE, DIST, name, String(SEED)], {

@@ -67,7 +67,10 @@ test('1,000 connections each sending 2 MiB of an announced 16 MiB are cut by the
       const started = Date.now();
       const reply = new Promise<Buffer>((resolve) => healthy.once('message', resolve));
       healthy.send(`ping ${answered}`);
-      const got = await Promise.race([reply, new Promise<undefined>((r) => setTimeout(r, 1000))]);
+      const got = await Promise.race([
+        reply,
+        new Promise<undefined>((r) => setTimeout(() => r(undefined), 1000)),
+      ]);
       if (got === undefined) throw new Error(`ping ${answered} not answered within 1 s`);
       slowest = Math.max(slowest, Date.now() - started);
       answered++;

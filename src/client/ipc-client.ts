@@ -1,7 +1,10 @@
 import { connect, type Socket } from 'node:net';
 import { STREAM_CLIENT_KEYS, StreamClient, type StreamClientOptions } from './stream-client';
 
-export interface IpcClientOptions extends StreamClientOptions {
+export interface IpcClientOptions<Local = unknown, Remote = unknown> extends StreamClientOptions<
+  Local,
+  Remote
+> {
   /** The server's socket path or pipe name. */
   path: string;
 }
@@ -9,10 +12,10 @@ export interface IpcClientOptions extends StreamClientOptions {
 const IPC_CLIENT_KEYS: ReadonlySet<string> = new Set([...STREAM_CLIENT_KEYS, 'path']);
 
 /** A client for a Unix domain socket or a Windows named pipe. */
-export class IpcClient extends StreamClient {
+export class IpcClient<Local = unknown, Remote = unknown> extends StreamClient<Local, Remote> {
   private readonly path: string;
 
-  constructor(options: IpcClientOptions) {
+  constructor(options: IpcClientOptions<Local, Remote>) {
     super(options, 'ipc-client', IPC_CLIENT_KEYS);
     if (typeof options.path !== 'string' || options.path === '') {
       throw new TypeError('The "path" option must be a non-empty string.');

@@ -29,6 +29,8 @@ export interface ClientEvents {
   drain: () => void;
   /** A fault. The connection, if any, is then closed. */
   error: (err: SockframeError) => void;
+  /** A JSON-RPC notification from the server (stream clients with the `rpc` option). */
+  notification: (method: string, params: unknown) => void;
 }
 
 /** A messages() iterator whose consumer has fallen this far behind stops reading the socket. */

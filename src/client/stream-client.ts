@@ -25,6 +25,19 @@ import { checkBoolean, checkOptionKeys, checkSize, checkTime, optionKeys, show }
 import { checkCloseTimeout, type CloseOptions } from '../options';
 import { tuneSocket } from '../socket-tuning';
 import { connectSignal, joinAttempt, SocketClient } from './socket-client';
+import { emitGuarded } from '../dispatch';
+import {
+  checkRpc,
+  type CallArgs,
+  type HandleOptions,
+  type JsonRpc,
+  type MethodName,
+  type NotifyArgs,
+  type ResultOf,
+  type RpcHandler,
+} from '../rpc/json-rpc';
+import { RpcEndpoint, RpcPeer } from '../rpc/peer';
+import { ConnectionLostError } from '../errors';
 
 /** Exponential backoff with jitter; every field optional. */
 export interface ReconnectOptions {
@@ -57,7 +70,13 @@ export interface ReconnectOptions {
 }
 
 /** Options every stream client (TCP, TLS, IPC) takes. */
-export interface StreamClientOptions {
+export interface StreamClientOptions<Local = unknown, Remote = unknown> {
+  /**
+   * JSON-RPC 2.0 on the connection: `jsonRpc<Local, Remote>()`. Messages then go to the handlers
+   * given to handle() and to 'notification' listeners instead of 'message'.
+   * @default none: messages are delivered as they are
+   */
+  rpc?: JsonRpc<Local, Remote>;
   /**
    * How the byte stream is cut into messages, and how send() frames them.
    * @default lengthField() — a 4-byte big-endian payload length
@@ -132,6 +151,7 @@ export const STREAM_CLIENT_KEYS = optionKeys<StreamClientOptions>()(
   'reconnect',
   'queueWhileDisconnected',
   'logger',
+  'rpc',
 );
 
 const RECONNECT_KEYS = optionKeys<ReconnectOptions>()(
@@ -207,7 +227,7 @@ const PAUSED_BY_ITERATOR = 2;
  * What TCP, TLS and IPC clients share: connecting with a timeout, reconnecting with backoff,
  * the disconnected send queue, and one Connection (framing, batching, backpressure) per connect.
  */
-export abstract class StreamClient extends SocketClient {
+export abstract class StreamClient<Local = unknown, Remote = unknown> extends SocketClient {
   private readonly settings: ConnectionSettings;
   private readonly encoder: Framing;
   private readonly connectTimeout: number;
@@ -227,11 +247,18 @@ export abstract class StreamClient extends SocketClient {
   private queueOwesDrain = false;
   private connectionCount = 0;
   /** Shared by this client's connections (one at a time, but a new one per reconnect). */
-  private readonly handlers: ConnectionHandlers;
+  private handlers: ConnectionHandlers;
   /** Each connection's child logger `{ connId }`, derived on its first record. */
   private readonly connectionLog: LazyChild<Connection>;
 
-  protected constructor(options: StreamClientOptions, component: string, known: ReadonlySet<string>) {
+  /** With the `rpc` option: the handlers, shared by every connection of this client. */
+  private readonly rpc: RpcEndpoint | undefined;
+
+  protected constructor(
+    options: StreamClientOptions<Local, Remote>,
+    component: string,
+    known: ReadonlySet<string>,
+  ) {
     if (typeof options !== 'object' || options === null) {
       throw new TypeError('Client options must be an object.');
     }
@@ -281,6 +308,26 @@ export abstract class StreamClient extends SocketClient {
       close: (reason, conn) => this.onConnectionClosed(conn, reason),
       drain: () => this.dispatchSimple('drain'),
     };
+    const rpc = checkRpc(options.rpc);
+    if (rpc !== undefined) {
+      this.rpc = new RpcEndpoint(
+        rpc.options,
+        {
+          notification: (_conn, method, params) => emitGuarded(this, 'notification', [method, params], this),
+          report: (err) => this.reportError(err),
+        },
+        this.settings.maxMessageSize,
+      );
+      const base = this.handlers;
+      this.handlers = {
+        ...base,
+        message: (message, conn) => (conn.rpcPeer as RpcPeer).receive(message),
+        close: (reason, conn) => {
+          (conn.rpcPeer as RpcPeer).connectionClosed(reason.kind === 'error' ? reason.error : undefined);
+          base.close(reason, conn);
+        },
+      };
+    }
     this.connectionLog = new LazyChild(this.log, (conn: Connection) => ({ connId: conn.id }));
     this.queueWhileDisconnected = checkBoolean(
       'queueWhileDisconnected',
@@ -378,6 +425,43 @@ export abstract class StreamClient extends SocketClient {
     if (this.queuedBytes < WRITE_HIGH_WATER_MARK) return true;
     this.queueOwesDrain = true;
     return false;
+  }
+
+  /**
+   * Calls a method of the server (needs the `rpc` option) and resolves with its result. Rejects
+   * with ERR_REMOTE, ERR_REQUEST_TIMEOUT, ERR_REQUEST_ABORTED, ERR_TOO_MANY_PENDING, or
+   * ERR_CONNECTION_LOST (not connected, or the connection closed before the response: a call is
+   * sent at most once and never retried, reconnect or not).
+   */
+  call<M extends MethodName<Remote>>(method: M, ...args: CallArgs<Remote, M>): Promise<ResultOf<Remote, M>> {
+    if (this.rpc === undefined) return Promise.reject(new TypeError('call() needs the "rpc" option.'));
+    const peer = this.conn?.rpcPeer;
+    if (peer === undefined) return Promise.reject(new ConnectionLostError(method, false));
+    return peer.call(method, args[0], args[1]) as Promise<ResultOf<Remote, M>>;
+  }
+
+  /** Sends a JSON-RPC notification to the server; throws ERR_NOT_CONNECTED when not connected. */
+  notify<M extends string>(method: M, ...args: NotifyArgs<Remote, M>): void {
+    if (this.rpc === undefined) throw new TypeError('notify() needs the "rpc" option.');
+    const peer = this.conn?.rpcPeer;
+    if (peer === undefined || this.conn?.isOpen !== true) {
+      throw new NotConnectedError(`Not connected to ${this.describeTarget()}`);
+    }
+    peer.notify(method, args[0]);
+  }
+
+  /**
+   * Serves `method` to the server (needs the `rpc` option); see StreamServer.handle(). The
+   * handler's `conn` is the connection the call came in on.
+   */
+  handle<M extends MethodName<Local>>(
+    method: M,
+    handler: RpcHandler<Local, M, Connection<unknown, Remote>>,
+    options?: HandleOptions,
+  ): this {
+    if (this.rpc === undefined) throw new TypeError('handle() needs the "rpc" option.');
+    this.rpc.handle(method, handler, options);
+    return this;
   }
 
   /**
@@ -538,6 +622,7 @@ export abstract class StreamClient extends SocketClient {
       throw new FramingHookError(err);
     }
     this.conn = conn;
+    if (this.rpc !== undefined) conn.rpcPeer = new RpcPeer(this.rpc, conn);
     if (this.pausedBy !== 0) conn.pause();
     if (this.log.isLevelEnabled('info')) {
       this.log.info({ target: this.describeTarget(), connId: id }, 'connected');

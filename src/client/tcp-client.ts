@@ -2,7 +2,10 @@ import { connect, type Socket } from 'node:net';
 import { optionKeys } from '../options';
 import { STREAM_CLIENT_KEYS, StreamClient, type StreamClientOptions } from './stream-client';
 
-export interface TcpClientOptions extends StreamClientOptions {
+export interface TcpClientOptions<Local = unknown, Remote = unknown> extends StreamClientOptions<
+  Local,
+  Remote
+> {
   port: number;
   /** @default 'localhost' */
   host?: string;
@@ -23,10 +26,10 @@ export const TCP_CLIENT_KEYS: ReadonlySet<string> = new Set([
 ]);
 
 /** A TCP client. */
-export class TcpClient extends StreamClient {
+export class TcpClient<Local = unknown, Remote = unknown> extends StreamClient<Local, Remote> {
   private readonly target: { port: number; host: string; family?: 4 | 6; localAddress?: string };
 
-  constructor(options: TcpClientOptions) {
+  constructor(options: TcpClientOptions<Local, Remote>) {
     super(options, 'tcp-client', TCP_CLIENT_KEYS);
     this.target = checkTcpTarget(options);
   }
@@ -44,7 +47,7 @@ export class TcpClient extends StreamClient {
   }
 }
 
-export function checkTcpTarget(options: TcpClientOptions): {
+export function checkTcpTarget(options: TcpClientOptions<unknown, unknown>): {
   port: number;
   host: string;
   family?: 4 | 6;

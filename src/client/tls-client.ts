@@ -56,17 +56,17 @@ type TlsPassthrough = (typeof PASSTHROUGH_NAMES)[number];
 export const TLS_CLIENT_PASSTHROUGH: ReadonlySet<string> = new Set<string>(PASSTHROUGH_NAMES);
 
 /** TcpClientOptions plus the node:tls options in TLS_CLIENT_PASSTHROUGH (ca, servername, rejectUnauthorized, cert…). */
-export type TlsClientOptions = TcpClientOptions &
+export type TlsClientOptions<Local = unknown, Remote = unknown> = TcpClientOptions<Local, Remote> &
   Pick<ConnectionOptions, TlsPassthrough & keyof ConnectionOptions>;
 
 const TLS_CLIENT_KEYS: ReadonlySet<string> = new Set<string>([...TCP_CLIENT_KEYS, ...TLS_CLIENT_PASSTHROUGH]);
 
 /** A TLS client; the connect timeout covers the handshake. */
-export class TlsClient extends StreamClient {
+export class TlsClient<Local = unknown, Remote = unknown> extends StreamClient<Local, Remote> {
   private readonly target: ReturnType<typeof checkTcpTarget>;
   private readonly tlsOptions: ConnectionOptions;
 
-  constructor(options: TlsClientOptions) {
+  constructor(options: TlsClientOptions<Local, Remote>) {
     super(options, 'tls-client', TLS_CLIENT_KEYS);
     this.target = checkTcpTarget(options);
     const tls: ConnectionOptions & Record<string, unknown> = {};

@@ -4,7 +4,7 @@ import { AddressInUseError } from '../errors';
 import { show } from '../options';
 import { StreamServer, type StreamServerOptions } from './stream-server';
 
-export type IpcServerOptions = StreamServerOptions;
+export type IpcServerOptions<Local = unknown, Remote = unknown> = StreamServerOptions<Local, Remote>;
 
 export interface IpcListenOptions {
   /**
@@ -31,10 +31,16 @@ export function isSocketFilePath(path: string): boolean {
  * process (nobody accepts on it) is replaced; a live one gives ERR_ADDRESS_IN_USE. The file is
  * removed on close.
  */
-export class IpcServer<Data = unknown> extends StreamServer<IpcListenOptions, IpcAddress, Data> {
+export class IpcServer<Data = unknown, Local = unknown, Remote = unknown> extends StreamServer<
+  IpcListenOptions,
+  IpcAddress,
+  Data,
+  Local,
+  Remote
+> {
   private path: string | undefined;
 
-  constructor(options: IpcServerOptions = {}) {
+  constructor(options: IpcServerOptions<Local, Remote> = {}) {
     super(options, 'ipc-server', createServer({ allowHalfOpen: true }));
   }
 

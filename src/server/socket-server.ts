@@ -50,6 +50,8 @@ export interface ServerEvents<P, A> {
   error: (err: SockframeError, peer: P | undefined) => void;
   /** A peer refused by a limit. */
   drop: (info: DropInfo) => void;
+  /** A JSON-RPC notification from a peer (stream servers with the `rpc` option). */
+  notification: (peer: P, method: string, params: unknown) => void;
 }
 
 /**

@@ -17,14 +17,49 @@ import { resolveFraming, type FramingOption } from '../framing/framing';
 import { defaultLengthField } from '../framing/length-field';
 import { componentLogger, LazyChild, type LoggerOption } from '../logger';
 import { checkBoolean, checkOptionKeys, checkSize, checkTime, optionKeys } from '../options';
+import { emitGuarded } from '../dispatch';
 import { checkAdapter, type ServerAdapter } from '../adapters/adapter';
 import { DEFAULT_CLOSE_TIMEOUT } from '../options';
 import { SocketServer } from './socket-server';
 import { SlabArena } from '../write-batch';
 import { MemoryBudget } from '../memory-budget';
+import {
+  checkRpc,
+  type HandleOptions,
+  type JsonRpc,
+  type MethodName,
+  type RpcHandler,
+} from '../rpc/json-rpc';
+import {
+  attachHandshake,
+  checkHandshake,
+  type HandshakeCall,
+  type HandshakeConnection,
+} from '../rpc/handshake';
+import { RpcEndpoint, RpcPeer } from '../rpc/peer';
 
 /** Options every stream server (TCP, TLS, IPC) takes. All are optional. */
-export interface StreamServerOptions {
+export interface StreamServerOptions<Local = unknown, Remote = unknown> {
+  /**
+   * JSON-RPC 2.0 on every connection: `jsonRpc<Local, Remote>()`. Messages then go to the
+   * handlers given to handle() and to 'notification' listeners instead of 'message'.
+   * @default none: messages are delivered as they are
+   */
+  rpc?: JsonRpc<Local, Remote>;
+  /**
+   * Runs for each new connection before 'connect': resolves to the connection's `data`, or throws
+   * to refuse it (the connection is closed; refusals are counted and logged at a limited rate).
+   * With `rpc`, it also receives the connection's first call (`auth`, say), which it answers:
+   * `true` on success, its RpcError (or -32002) on refusal. Messages arriving meanwhile wait.
+   * @default none
+   */
+  handshake?: (conn: HandshakeConnection, call: HandshakeCall | undefined) => unknown;
+  /**
+   * Milliseconds the `handshake` (with `rpc`: the first call included) may take before the
+   * connection is refused with ERR_HANDSHAKE_TIMEOUT; 0 = no limit.
+   * @default 10000
+   */
+  acceptTimeout?: number;
   /**
    * How each connection's byte stream is cut into messages, and how send() frames them.
    * A function is called once per connection, for framings that keep state.
@@ -121,6 +156,9 @@ export const STREAM_SERVER_KEYS = optionKeys<StreamServerOptions>()(
   'keepAlive',
   'logger',
   'adapter',
+  'rpc',
+  'handshake',
+  'acceptTimeout',
 );
 
 /** Payload bytes shown (in hex) by a trace record of a received message. */
@@ -146,8 +184,8 @@ interface ResolvedStreamOptions extends ConnectionSettings {
   keepAlive: boolean | number;
 }
 
-export function resolveStreamServerOptions(
-  options: StreamServerOptions,
+export function resolveStreamServerOptions<Local, Remote>(
+  options: StreamServerOptions<Local, Remote>,
   owner = 'a server',
   known: ReadonlySet<string> = STREAM_SERVER_KEYS,
 ): ResolvedStreamOptions {
@@ -206,7 +244,13 @@ export function resolveStreamServerOptions(
  * What TCP, TLS and IPC servers share: they are all a net.Server underneath. Subclasses create
  * the net.Server, say which event hands over a ready socket, and shape the address.
  */
-export abstract class StreamServer<L, A, Data = unknown> extends SocketServer<Connection<Data>, L, A> {
+export abstract class StreamServer<
+  L,
+  A,
+  Data = unknown,
+  Local = unknown,
+  Remote = unknown,
+> extends SocketServer<Connection<Data, Remote>, L, A> {
   protected readonly settings: ResolvedStreamOptions;
   protected readonly server: Server;
   /**
@@ -215,11 +259,16 @@ export abstract class StreamServer<L, A, Data = unknown> extends SocketServer<Co
    */
   private readonly wrappedSockets: Set<Socket> | undefined;
   /** Shared by every connection of this server (no closure per connection). */
-  private readonly handlers: ConnectionHandlers<Data>;
+  private readonly handlers: ConnectionHandlers<Data, Remote>;
   /** The same, also tracing each message received; chosen when the logger traces. */
-  private readonly tracingHandlers: ConnectionHandlers<Data>;
+  private readonly tracingHandlers: ConnectionHandlers<Data, Remote>;
+  /** With the `rpc` option: messages go to each connection's RpcPeer. */
+  private readonly rpc: RpcEndpoint | undefined;
+  private readonly rpcHandlers: ConnectionHandlers<Data, Remote> | undefined;
+  /** With the `handshake` option: what runs it for each new connection. */
+  private readonly handshake: ReturnType<typeof checkHandshake<Data, Remote>>;
   /** Each connection's child logger `{ connId, remote }`, derived on its first record. */
-  private readonly connectionLog: LazyChild<Connection<Data>>;
+  private readonly connectionLog: LazyChild<Connection<Data, Remote>>;
   private nextId = 0;
   private state: 'new' | 'listening' | 'closing' | 'closed' = 'new';
   /**
@@ -233,7 +282,7 @@ export abstract class StreamServer<L, A, Data = unknown> extends SocketServer<Co
 
   /** Accepted sockets are made half-open, so replies reach peers that have ended their side. */
   protected constructor(
-    options: StreamServerOptions,
+    options: StreamServerOptions<Local, Remote>,
     component: string,
     server: Server,
     known: ReadonlySet<string> = STREAM_SERVER_KEYS,
@@ -247,8 +296,8 @@ export abstract class StreamServer<L, A, Data = unknown> extends SocketServer<Co
       message: (message, conn) => this.dispatchMessage(conn, message),
       error: (err, conn) => this.reportError(err, conn),
       close: (reason, conn) => {
-        this.registry.delete(conn.id);
-        this.dispatchClose(conn, reason);
+        // A connection refused by the handshake never connected: no 'close' either.
+        if (this.registry.delete(conn.id)) this.dispatchClose(conn, reason);
       },
     };
     this.tracingHandlers = {
@@ -261,7 +310,38 @@ export abstract class StreamServer<L, A, Data = unknown> extends SocketServer<Co
         this.dispatchMessage(conn, message);
       },
     };
-    this.connectionLog = new LazyChild(this.log, (conn: Connection<Data>) => ({
+    const rpc = checkRpc(options.rpc);
+    this.rpc =
+      rpc === undefined
+        ? undefined
+        : new RpcEndpoint(
+            rpc.options,
+            {
+              notification: (conn, method, params) =>
+                emitGuarded(
+                  this,
+                  'notification',
+                  [conn, method, params],
+                  this,
+                  conn as Connection<Data, Remote>,
+                ),
+              report: (err, conn) => this.reportError(err, conn as Connection<Data, Remote>),
+            },
+            settings.maxMessageSize,
+          );
+    this.rpcHandlers =
+      this.rpc === undefined
+        ? undefined
+        : {
+            ...this.handlers,
+            message: (message, conn) => (conn.rpcPeer as RpcPeer).receive(message),
+            close: (reason, conn) => {
+              (conn.rpcPeer as RpcPeer).connectionClosed(reason.kind === 'error' ? reason.error : undefined);
+              this.handlers.close(reason, conn);
+            },
+          };
+    this.handshake = checkHandshake<Data, Remote>(options.handshake, options.acceptTimeout, this.log);
+    this.connectionLog = new LazyChild(this.log, (conn: Connection<Data, Remote>) => ({
       connId: conn.id,
       remote: conn.remoteAddress === undefined ? component : `${conn.remoteAddress}:${conn.remotePort}`,
     }));
@@ -350,7 +430,7 @@ export abstract class StreamServer<L, A, Data = unknown> extends SocketServer<Co
 
   protected broadcastLocal(
     payload: Payload,
-    filter: ((conn: Connection<Data>) => boolean) | undefined,
+    filter: ((conn: Connection<Data, Remote>) => boolean) | undefined,
   ): number {
     const framing = typeof this.settings.framing === 'function' ? undefined : this.settings.framing;
     // Encoded once, into a buffer of our own (so a caller reusing its payload buffer changes
@@ -372,15 +452,35 @@ export abstract class StreamServer<L, A, Data = unknown> extends SocketServer<Co
     return sent;
   }
 
-  protected failPeer(conn: Connection<Data>, err: SockframeError): void {
+  /**
+   * Serves `method` (needs the `rpc` option): the handler gets the params and `{ conn, signal, id }`
+   * and returns the result or a promise of it. It may throw an RpcError to answer with that error
+   * object; anything else it throws is answered with -32603 and reported as ERR_RPC_HANDLER_THREW.
+   */
+  handle<M extends MethodName<Local>>(
+    method: M,
+    handler: RpcHandler<Local, M, Connection<Data, Remote>>,
+    options?: HandleOptions,
+  ): this {
+    if (this.rpc === undefined) throw new TypeError('handle() needs the "rpc" option.');
+    this.rpc.handle(method, handler, options);
+    return this;
+  }
+
+  /** Connections refused by the `handshake` since the server was created. */
+  get handshakesRefused(): number {
+    return this.handshake?.refused ?? 0;
+  }
+
+  protected failPeer(conn: Connection<Data, Remote>, err: SockframeError): void {
     conn.fault(err);
   }
 
-  protected override handlerStarted(conn: Connection<Data>): void {
+  protected override handlerStarted(conn: Connection<Data, Remote>): void {
     conn.handlerStarted();
   }
 
-  protected override handlerSettled(conn: Connection<Data>): void {
+  protected override handlerSettled(conn: Connection<Data, Remote>): void {
     conn.handlerSettled();
   }
 
@@ -419,6 +519,7 @@ export abstract class StreamServer<L, A, Data = unknown> extends SocketServer<Co
       if (wasListening) this.server.close(() => resolve());
       else resolve();
     });
+    this.handshake?.abandonAll();
     const open = [...this.registry.values()];
     this.log.info({ connections: open.length, timeoutMs: timeout }, 'closing');
     let timer: NodeJS.Timeout | undefined;
@@ -459,10 +560,17 @@ export abstract class StreamServer<L, A, Data = unknown> extends SocketServer<Co
     void socket.remoteAddress;
     const id = ++this.nextId;
     // Decided once per connection, so that the message path costs nothing when not tracing.
-    const handlers = this.log.isLevelEnabled('trace') ? this.tracingHandlers : this.handlers;
-    let conn: Connection<Data>;
+    const handshake = this.handshake;
+    const handlers =
+      this.rpcHandlers ??
+      (handshake !== undefined
+        ? handshake.heldHandlers(this.handlers)
+        : this.log.isLevelEnabled('trace')
+          ? this.tracingHandlers
+          : this.handlers);
+    let conn: Connection<Data, Remote>;
     try {
-      conn = new Connection<Data>(id, socket, this.settings, handlers, this.connectionLog);
+      conn = new Connection<Data, Remote>(id, socket, this.settings, handlers, this.connectionLog);
     } catch (err) {
       // The framing factory threw (or made something that is not a framing): no connection.
       socket.destroy();
@@ -470,7 +578,17 @@ export abstract class StreamServer<L, A, Data = unknown> extends SocketServer<Co
       return;
     }
     tuneSocket(socket, this.settings.noDelay, this.settings.keepAlive);
-    this.registry.set(id, conn);
+    if (handshake === undefined) {
+      if (this.rpc !== undefined) conn.rpcPeer = new RpcPeer(this.rpc, conn);
+      this.admit(conn);
+      return;
+    }
+    attachHandshake(handshake, conn, this.rpc, () => this.admit(conn));
+  }
+
+  /** A connection is in: registered, then 'connect'. */
+  private admit(conn: Connection<Data, Remote>): void {
+    this.registry.set(conn.id, conn);
     if (conn.logsAt('info')) conn.logger.info('connection accepted');
     this.dispatchConnect(conn);
   }

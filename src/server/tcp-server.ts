@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:net';
 import { StreamServer, type StreamServerOptions } from './stream-server';
 
-export type TcpServerOptions = StreamServerOptions;
+export type TcpServerOptions<Local = unknown, Remote = unknown> = StreamServerOptions<Local, Remote>;
 
 export interface TcpListenOptions {
   /** 0 picks a free port. @default 0 */
@@ -20,8 +20,14 @@ export interface TcpAddress {
 }
 
 /** A TCP server. */
-export class TcpServer<Data = unknown> extends StreamServer<TcpListenOptions, TcpAddress, Data> {
-  constructor(options: TcpServerOptions = {}) {
+export class TcpServer<Data = unknown, Local = unknown, Remote = unknown> extends StreamServer<
+  TcpListenOptions,
+  TcpAddress,
+  Data,
+  Local,
+  Remote
+> {
+  constructor(options: TcpServerOptions<Local, Remote> = {}) {
     super(options, 'tcp-server', createServer({ allowHalfOpen: true }));
   }
 

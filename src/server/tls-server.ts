@@ -50,7 +50,8 @@ export const TLS_SERVER_PASSTHROUGH: ReadonlySet<string> = new Set<string>(PASST
  * StreamServerOptions plus the node:tls server options in TLS_SERVER_PASSTHROUGH (key, cert, ca,
  * requestCert…). `handshakeTimeout` defaults to 10 s here (Node's own default is 120 s).
  */
-export type TlsServerOptions = StreamServerOptions & Pick<TlsOptions, TlsPassthrough & keyof TlsOptions>;
+export type TlsServerOptions<Local = unknown, Remote = unknown> = StreamServerOptions<Local, Remote> &
+  Pick<TlsOptions, TlsPassthrough & keyof TlsOptions>;
 
 const TLS_SERVER_KEYS: ReadonlySet<string> = new Set<string>([
   ...STREAM_SERVER_KEYS,
@@ -66,7 +67,7 @@ export const TLS_SERVER_DEFAULTS = Object.freeze({
   handshakeTimeout: 10_000,
 });
 
-function tlsOnly(options: TlsServerOptions): TlsOptions {
+function tlsOnly(options: object): TlsOptions {
   const tls: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(options)) if (TLS_SERVER_PASSTHROUGH.has(key)) tls[key] = value;
   return tls;
@@ -92,7 +93,13 @@ function checkCredentials(tls: Record<string, unknown>): void {
 }
 
 /** A TLS server; messages are framed inside the encrypted stream. */
-export class TlsServer<Data = unknown> extends StreamServer<TcpListenOptions, TcpAddress, Data> {
+export class TlsServer<Data = unknown, Local = unknown, Remote = unknown> extends StreamServer<
+  TcpListenOptions,
+  TcpAddress,
+  Data,
+  Local,
+  Remote
+> {
   /** Anyone can fail handshakes as fast as they can connect: one warn record per second at most. */
   private readonly handshakeLog = new LogThrottle<{ err: SocketError; remote: string | undefined }>(
     FLOOD_LOG_INTERVAL_MS,
@@ -109,7 +116,7 @@ export class TlsServer<Data = unknown> extends StreamServer<TcpListenOptions, Tc
   );
   private handshakesFailed = 0;
 
-  constructor(options: TlsServerOptions) {
+  constructor(options: TlsServerOptions<Local, Remote>) {
     if (typeof options !== 'object' || options === null) {
       throw new TypeError('TlsServer needs options with at least a key and a cert (or pfx).');
     }
