@@ -6,8 +6,8 @@ export const COPY_LIMIT = 16 * 1024;
 /** The first slab of an arena; each next one is twice as big, up to MAX_SLAB_SIZE. */
 const MIN_SLAB_SIZE = 4 * 1024;
 const MAX_SLAB_SIZE = 64 * 1024;
-/** Written-out slabs an arena keeps for reuse (at most 4 MiB). */
-const MAX_FREE_SLABS = 64;
+/** Written-out slabs an arena keeps for reuse (at most 8 MiB, a fan-out burst to 1,000 connections). */
+const MAX_FREE_SLABS = 128;
 
 /**
  * A buffer regions are carved from, in order. `live` counts the regions opened in it and not yet
@@ -111,10 +111,17 @@ export class WriteBatch {
   /** Sealed chunks, in order, and for each the slab its region is in (undefined: by reference). */
   private readonly parts: Buffer[] = [];
   private readonly slabs: (Slab | undefined)[] = [];
-  /** The open region: [start, end) of `slab`. */
+  /**
+   * The open region: [start, end) of `slab` is written, [end, limit) reserved for more. A region
+   * opens with room for what this batch flushed last time (at most COPY_LIMIT), so that when many
+   * connections are sent to in one turn (fan-out), each one's frames still lie back to back.
+   */
   private slab: Slab | undefined = undefined;
   private start = 0;
   private end = 0;
+  private limit = 0;
+  /** Bytes of the last flush: the room the next region opens with. */
+  private lastFlush = 0;
   /** Bytes queued. */
   bytes = 0;
 
@@ -185,6 +192,7 @@ export class WriteBatch {
    */
   writeTo(sink: BatchSink, done?: (err?: Error | null) => void): void {
     this.seal();
+    this.lastFlush = this.bytes;
     const parts = this.parts;
     const slabs = this.slabs;
     const last = parts.length - 1;
@@ -239,32 +247,38 @@ export class WriteBatch {
   private reserve(size: number): Buffer {
     const arena = this.arena;
     const slab = this.slab;
-    if (
-      slab !== undefined &&
-      slab === arena.current &&
-      arena.used === this.end &&
-      this.end + size <= slab.buffer.length
-    ) {
-      return slab.buffer;
+    if (slab !== undefined) {
+      if (this.end + size <= this.limit) return slab.buffer;
+      // Nobody has carved space after this region: it grows in place.
+      if (slab === arena.current && arena.used === this.limit && this.end + size <= slab.buffer.length) {
+        this.limit = this.end + size;
+        arena.used = this.limit;
+        return slab.buffer;
+      }
     }
     this.seal();
-    const opened = arena.open(size);
+    const room = Math.max(size, Math.min(this.lastFlush, COPY_LIMIT));
+    const opened = arena.open(room);
     this.slab = opened;
     this.start = arena.used;
     this.end = arena.used;
+    this.limit = arena.used + room;
+    arena.used = this.limit;
     return opened.buffer;
   }
 
-  /** Takes `length` more bytes into the open region: they are this batch's until released. */
+  /** Takes `length` more bytes of the reserved room into the region. */
   private advance(length: number): void {
     this.end += length;
-    this.arena.used = this.end;
   }
 
   /** Closes the open region so that it can be written out (an empty one is released at once). */
   private seal(): void {
     const slab = this.slab;
     if (slab === undefined) return;
+    // Room reserved and not used goes back, when nobody has carved space after it.
+    const arena = this.arena;
+    if (slab === arena.current && arena.used === this.limit) arena.used = this.end;
     if (this.end > this.start) {
       this.parts.push(slab.buffer.subarray(this.start, this.end));
       this.slabs.push(slab);
@@ -274,5 +288,6 @@ export class WriteBatch {
     this.slab = undefined;
     this.start = 0;
     this.end = 0;
+    this.limit = 0;
   }
 }
