@@ -22,7 +22,8 @@ export type SockframeErrorCode =
   | 'ERR_QUEUE_FULL'
   | 'ERR_ADAPTER_UNAVAILABLE'
   | 'ERR_ADAPTER_MESSAGE'
-  | 'ERR_ALREADY_LISTENING';
+  | 'ERR_ALREADY_LISTENING'
+  | 'ERR_SOCKET_PATH_TOO_LONG';
 
 export interface SockframeErrorOptions {
   cause?: unknown;
@@ -284,5 +285,29 @@ export function describe(value: unknown): string {
     return String(value);
   } catch {
     return 'unprintable value';
+  }
+}
+
+/**
+ * A Unix socket path (or Linux abstract name) longer than the system can bind or connect to:
+ * the system would silently cut it. `limit` is the most bytes it takes (107 on Linux, 103 on
+ * macOS and the BSDs; 108 for an abstract name, its leading NUL included).
+ */
+export class SocketPathTooLongError extends SockframeError {
+  declare readonly code: 'ERR_SOCKET_PATH_TOO_LONG';
+  readonly path: string;
+  /** The path's length in bytes (UTF-8). */
+  readonly bytes: number;
+  readonly limit: number;
+
+  constructor(path: string, bytes: number, limit: number, message?: string) {
+    super(
+      'ERR_SOCKET_PATH_TOO_LONG',
+      message ??
+        `Socket path of ${bytes} bytes exceeds the limit of ${limit} bytes on ${process.platform}: ${path}`,
+    );
+    this.path = path;
+    this.bytes = bytes;
+    this.limit = limit;
   }
 }

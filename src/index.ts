@@ -21,6 +21,7 @@ export {
   QueueFullError,
   AdapterUnavailableError,
   AdapterMessageError,
+  SocketPathTooLongError,
 } from './errors';
 export type { SockframeErrorCode, SockframeErrorOptions } from './errors';
 
