@@ -7,8 +7,8 @@
  *
  * Each worker echoes what it receives, answers "whoami" with its id, and broadcasts the text after
  * "broadcast ". TLS servers work the same way under cluster. IPC servers cannot share a path: the
- * primary owns the one listening socket, and the first worker whose IpcServer closes removes the
- * socket file the others still serve (give each worker a path of its own instead).
+ * first worker's IpcServer takes it and the others get ERR_ADDRESS_IN_USE (give each worker a path
+ * of its own instead).
  */
 import cluster, { type Worker } from 'node:cluster';
 import { NodeClusterAdapter, TcpClient, TcpServer } from 'sockframe';

@@ -35,7 +35,8 @@ export type SockframeErrorCode =
   | 'ERR_RPC_PROTOCOL'
   | 'ERR_RPC_HANDLER_THREW'
   | 'ERR_HANDSHAKE_REFUSED'
-  | 'ERR_HANDSHAKE_TIMEOUT';
+  | 'ERR_HANDSHAKE_TIMEOUT'
+  | 'ERR_SOCKET_PATH_TOO_LONG';
 
 export interface SockframeErrorOptions {
   cause?: unknown;
@@ -483,5 +484,29 @@ export class HandshakeTimeoutError extends SockframeError {
   constructor(timeout: number) {
     super('ERR_HANDSHAKE_TIMEOUT', `Handshake not completed within acceptTimeout of ${timeout} ms`);
     this.timeout = timeout;
+  }
+}
+
+/**
+ * A Unix socket path (or Linux abstract name) longer than the system can bind or connect to:
+ * the system would silently cut it. `limit` is the most bytes it takes (107 on Linux, 103 on
+ * macOS and the BSDs; 108 for an abstract name, its leading NUL included).
+ */
+export class SocketPathTooLongError extends SockframeError {
+  declare readonly code: 'ERR_SOCKET_PATH_TOO_LONG';
+  readonly path: string;
+  /** The path's length in bytes (UTF-8). */
+  readonly bytes: number;
+  readonly limit: number;
+
+  constructor(path: string, bytes: number, limit: number, message?: string) {
+    super(
+      'ERR_SOCKET_PATH_TOO_LONG',
+      message ??
+        `Socket path of ${bytes} bytes exceeds the limit of ${limit} bytes on ${process.platform}: ${path}`,
+    );
+    this.path = path;
+    this.bytes = bytes;
+    this.limit = limit;
   }
 }

@@ -34,6 +34,7 @@ export {
   RpcHandlerError,
   HandshakeRefusedError,
   HandshakeTimeoutError,
+  SocketPathTooLongError,
 } from './errors';
 export type { SockframeErrorCode, SockframeErrorOptions } from './errors';
 

@@ -1,11 +1,16 @@
 import { connect, type Socket } from 'node:net';
+import { checkIpcPath } from '../ipc-path';
 import { STREAM_CLIENT_KEYS, StreamClient, type StreamClientOptions } from './stream-client';
 
 export interface IpcClientOptions<Local = unknown, Remote = unknown> extends StreamClientOptions<
   Local,
   Remote
 > {
-  /** The server's socket path or pipe name. */
+  /**
+   * The server's socket path or pipe name. A path longer than the system takes (107 bytes on
+   * Linux, 103 on macOS and the BSDs, 108 for an abstract name) throws ERR_SOCKET_PATH_TOO_LONG:
+   * the system would cut it and connect to whatever serves the shorter name.
+   */
   path: string;
 }
 
@@ -20,6 +25,7 @@ export class IpcClient<Local = unknown, Remote = unknown> extends StreamClient<L
     if (typeof options.path !== 'string' || options.path === '') {
       throw new TypeError('The "path" option must be a non-empty string.');
     }
+    checkIpcPath(options.path);
     this.path = options.path;
   }
 

@@ -1,19 +1,38 @@
-import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
+import { chmodSync, linkSync, lstatSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
-import { AddressInUseError } from '../errors';
+import { AddressInUseError, asSockframeError, ServerClosedError, SocketError } from '../errors';
+import {
+  checkIpcPath,
+  checkPrivatePath,
+  identityOf,
+  isSocketFilePath,
+  makePrivateDir,
+  removeIfSame,
+  removePrivateDir,
+  unlinkIfOurs,
+  type FileIdentity,
+} from '../ipc-path';
 import { show } from '../options';
 import { StreamServer, type StreamServerOptions } from './stream-server';
+
+export { isSocketFilePath };
 
 export type IpcServerOptions<Local = unknown, Remote = unknown> = StreamServerOptions<Local, Remote>;
 
 export interface IpcListenOptions {
   /**
    * A Unix domain socket path; on Linux a name starting with '\0' is an abstract socket (no
-   * file); on Windows a named pipe such as '\\\\.\\pipe\\name'.
+   * file); on Windows a named pipe such as '\\\\.\\pipe\\name'. A socket file path may have at
+   * most 107 bytes on Linux and 103 on macOS and the BSDs, an abstract name 108 (its NUL
+   * included); a longer one is refused with ERR_SOCKET_PATH_TOO_LONG.
    */
   path: string;
   backlog?: number;
-  /** Permissions of the socket file, such as 0o600 (Unix socket files only). */
+  /**
+   * Permissions of the socket file, such as 0o600 (Unix socket files only), in force before the
+   * first connection can be accepted.
+   * @default the process umask applied to 0o777
+   */
   mode?: number;
 }
 
@@ -21,15 +40,18 @@ export interface IpcAddress {
   path: string;
 }
 
-/** Whether `path` names a file on disk (not a Windows pipe, not a Linux abstract socket). */
-export function isSocketFilePath(path: string): boolean {
-  return !path.startsWith('\0') && !/^[\\/]{2}[.?][\\/]pipe[\\/]/i.test(path);
-}
+/** Times a listen() goes round "the path is taken by a stale file, remove it, try again". */
+const CLAIM_ATTEMPTS = 5;
 
 /**
- * A server on a Unix domain socket or a Windows named pipe. A socket file left by a crashed
- * process (nobody accepts on it) is replaced; a live one gives ERR_ADDRESS_IN_USE. The file is
- * removed on close.
+ * A server on a Unix domain socket or a Windows named pipe.
+ *
+ * A socket file is bound in a private directory next to its path (mode 0700), given its `mode`
+ * there, and then linked into place, which fails if anything is at the path: so the file never
+ * exists with the wrong permissions, and a live server's file is never replaced. A socket file
+ * left by a crashed process (connecting to it is refused) is removed, only if it is still that
+ * file; a live one, or any other file, gives ERR_ADDRESS_IN_USE. On close the file is removed if
+ * the path still refers to this server's socket.
  */
 export class IpcServer<Data = unknown, Local = unknown, Remote = unknown> extends StreamServer<
   IpcListenOptions,
@@ -39,6 +61,8 @@ export class IpcServer<Data = unknown, Local = unknown, Remote = unknown> extend
   Remote
 > {
   private path: string | undefined;
+  /** The socket file this server bound, so that close() removes that one and no other. */
+  private identity: FileIdentity | undefined;
 
   constructor(options: IpcServerOptions<Local, Remote> = {}) {
     super(options, 'ipc-server', createServer({ allowHalfOpen: true }));
@@ -63,17 +87,70 @@ export class IpcServer<Data = unknown, Local = unknown, Remote = unknown> extend
         `The "mode" option must be an integer from 0 to 0o777, such as 0o600; got ${show(mode)}.`,
       );
     }
-    try {
+    checkIpcPath(path);
+    if (!isSocketFilePath(path)) {
       await this.listenNet({ path, backlog }, path);
-    } catch (err) {
-      if (!(err instanceof AddressInUseError) || !isSocketFilePath(path) || !(await isStaleSocket(path)))
-        throw err;
-      this.log.info({ path }, 'replacing a stale socket file');
-      unlinkSync(path);
-      await this.listenNet({ path, backlog }, path);
+      this.path = path;
+      return;
     }
-    this.path = path;
-    if (mode !== undefined && isSocketFilePath(path)) chmodSync(path, mode);
+    checkPrivatePath(path);
+    let privateDir: { dir: string; socketPath: string };
+    try {
+      privateDir = makePrivateDir(path);
+    } catch (err) {
+      throw new SocketError(err);
+    }
+    const { dir, socketPath } = privateDir;
+    try {
+      await this.listenNet({ path: socketPath, backlog }, path);
+      try {
+        const identity = identityOf(lstatSync(socketPath));
+        if (mode !== undefined) chmodSync(socketPath, mode);
+        await this.claim(path, socketPath, dir);
+        this.path = path;
+        this.identity = identity;
+      } catch (err) {
+        if (this.server.listening) await new Promise((resolve) => this.server.close(resolve));
+        throw err;
+      }
+    } catch (err) {
+      throw asSockframeError(err);
+    } finally {
+      removePrivateDir(dir);
+    }
+  }
+
+  /**
+   * Links the bound socket at `path`. link() fails when anything is there, so a file that appears
+   * meanwhile is never replaced; a stale socket file is removed only while it is the very file
+   * that was found stale.
+   */
+  private async claim(path: string, socketPath: string, dir: string): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      // close() while a stale file was probed: the socket is closed, do not put it in place.
+      if (!this.server.listening) {
+        throw new ServerClosedError('The server was closed before it started listening.');
+      }
+      try {
+        linkSync(socketPath, path);
+        return;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      }
+      let found;
+      try {
+        found = lstatSync(path);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
+        throw err;
+      }
+      if (!found.isSocket() || attempt >= CLAIM_ATTEMPTS || (await probe(path)) === 'live') {
+        throw new AddressInUseError(path);
+      }
+      if (removeIfSame(path, identityOf(found), dir)) {
+        this.log.info({ path }, 'replacing a stale socket file');
+      }
+    }
   }
 
   protected shapeAddress(): IpcAddress {
@@ -81,32 +158,25 @@ export class IpcServer<Data = unknown, Local = unknown, Remote = unknown> extend
   }
 
   protected override afterClose(): void {
-    const path = this.path;
-    if (path === undefined || !isSocketFilePath(path)) return;
-    try {
-      if (lstatSync(path).isSocket()) unlinkSync(path);
-    } catch {
-      // Already gone: libuv removes it on close.
-    }
+    const { path, identity } = this;
+    if (path !== undefined && identity !== undefined) unlinkIfOurs(path, identity);
   }
 }
 
-/** A socket file nobody accepts on: connecting to it is refused. Regular files are never stale. */
-function isStaleSocket(path: string): Promise<boolean> {
-  try {
-    if (!lstatSync(path).isSocket()) return Promise.resolve(false);
-  } catch {
-    return Promise.resolve(false);
-  }
+/**
+ * Whether someone accepts on a socket file: a refused connection means nobody (stale); a file gone
+ * meanwhile is looked at again; anything else (no permission, say) cannot be told from live.
+ */
+function probe(path: string): Promise<'live' | 'stale' | 'gone'> {
   return new Promise((resolve) => {
-    const probe = connect({ path });
-    probe.once('connect', () => {
-      probe.destroy();
-      resolve(false);
+    const socket = connect({ path });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve('live');
     });
-    probe.once('error', (err: NodeJS.ErrnoException) => {
-      probe.destroy();
-      resolve(err.code === 'ECONNREFUSED');
+    socket.once('error', (err: NodeJS.ErrnoException) => {
+      socket.destroy();
+      resolve(err.code === 'ECONNREFUSED' ? 'stale' : err.code === 'ENOENT' ? 'gone' : 'live');
     });
   });
 }
