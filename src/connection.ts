@@ -52,6 +52,8 @@ export interface ConnectionSettings {
   messageTimeout: number;
   /** Where the write batches of the owner's connections copy small frames. */
   arena: SlabArena;
+  /** Keep our side open when the peer ends its own. */
+  allowHalfOpen?: boolean;
   /** The owner's bound on what all its connections hold (servers); none for clients. */
   budget?: MemoryBudget | undefined;
 }
@@ -66,6 +68,8 @@ export interface ConnectionHandlers<Data = unknown, Remote = unknown> {
   close(reason: CloseReason, conn: Connection<Data, Remote>): void;
   /** Unsent bytes fell back under the high-water mark; called before the connection's 'drain'. */
   drain?(conn: Connection<Data, Remote>): void;
+  /** The peer ended its side and the connection stays open (allowHalfOpen); before its 'end'. */
+  end?(conn: Connection<Data, Remote>): void;
 }
 
 /** A connection's logger, or the shared source of a child logger derived on its first record. */
@@ -76,6 +80,8 @@ export interface ConnectionEvents {
   drain: () => void;
   /** The connection closed; emitted after the owner's 'close'. */
   close: (reason: CloseReason) => void;
+  /** With allowHalfOpen: the peer ended its side; ours stays open until close(). */
+  end: () => void;
 }
 
 /** Counters of one connection. */
@@ -544,6 +550,12 @@ export class Connection<Data = unknown, Remote = unknown>
     const partial = this.assembler?.bufferedBytes ?? 0;
     if (partial > 0 && !this.discarding) {
       this.fail(new IncompleteMessageError(partial));
+      return;
+    }
+    if (this.settings.allowHalfOpen === true && this.state <= ENDING) {
+      // Our side stays open for the application to go on sending, until it closes.
+      this.handlers.end?.(this);
+      emitGuarded(this, 'end', NO_ARGS, this);
       return;
     }
     // The peer finished sending; answer what is queued, then end our side too.

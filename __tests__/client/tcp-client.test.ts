@@ -122,6 +122,7 @@ describe('TcpClient options', () => {
       maxMessageSize: 16 * 1024 * 1024,
       maxHeaderBytes: 64 * 1024,
       maxPendingBytes: 16 * 1024 * 1024,
+      allowHalfOpen: false,
       connectTimeout: 10_000,
       idleTimeout: 0,
       messageTimeout: 30_000,

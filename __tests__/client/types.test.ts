@@ -22,7 +22,7 @@ afterEach(() => resources.closeAll());
 test('the event map is exactly the documented one', () => {
   const names: Equal<
     keyof ClientEvents,
-    'connect' | 'message' | 'close' | 'reconnecting' | 'drain' | 'error' | 'notification'
+    'connect' | 'message' | 'close' | 'reconnecting' | 'drain' | 'error' | 'notification' | 'end'
   > = true;
   const message: Equal<Parameters<ClientEvents['message']>, [message: Buffer]> = true;
   const close: Equal<Parameters<ClientEvents['close']>, [reason: CloseReason]> = true;
@@ -55,8 +55,8 @@ test('wrong event names and listener signatures do not compile', async () => {
 
   // @ts-expect-error there is no 'data' event: messages come whole, as 'message'
   c.on('data', () => {});
-  // @ts-expect-error nor 'end'
-  c.once('end', () => {});
+  // @ts-expect-error 'end' takes no arguments
+  c.once('end', (_x: string) => {});
   // @ts-expect-error a message is a Buffer, not a string
   c.on('message', (message: string) => message);
   // @ts-expect-error 'close' carries a CloseReason, not a hadError flag

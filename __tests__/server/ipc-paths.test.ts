@@ -209,7 +209,8 @@ function connectLoopAsNobody(path: string): {
       if (stopped) return;
       const socket = net.connect(process.argv[1]);
       socket.on('connect', () => { note('connected'); socket.destroy(); setImmediate(attempt); });
-      socket.on('error', (err) => { note(err.code); setImmediate(attempt); });
+      // EAGAIN: the listen backlog is full for a moment (a loaded machine); that says nothing of access.
+      socket.on('error', (err) => { if (err.code !== 'EAGAIN') note(err.code); setImmediate(attempt); });
     };
     process.stdin.on('data', () => {});
     process.stdin.on('end', () => { stopped = true; process.stdout.write(JSON.stringify(counts)); });

@@ -21,6 +21,7 @@ test('the defaults are those documented', () => {
     maxMessageSize: 16 * 1024 * 1024,
     maxHeaderBytes: 64 * 1024,
     maxPendingBytes: 16 * 1024 * 1024,
+    allowHalfOpen: false,
     memoryBudget: 512 * 1024 * 1024,
     maxConnections: 10_000,
     idleTimeout: 120_000,

@@ -29,6 +29,8 @@ export interface ClientEvents {
   drain: () => void;
   /** A fault. The connection, if any, is then closed. */
   error: (err: SockframeError) => void;
+  /** With allowHalfOpen (stream clients): the server ended its side; ours stays open. */
+  end: () => void;
   /** A JSON-RPC notification from the server (stream clients with the `rpc` option). */
   notification: (method: string, params: unknown) => void;
 }

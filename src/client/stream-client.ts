@@ -116,6 +116,13 @@ export interface StreamClientOptions<Local = unknown, Remote = unknown> {
   messageTimeout?: number;
   /** @default true */
   noDelay?: boolean;
+  /**
+   * As in node:net: when the peer ends its side (FIN), keep ours open: the connection emits
+   * 'end' and send() goes on until close(). Off: the peer's FIN makes us answer what is queued and
+   * end our side too.
+   * @default false
+   */
+  allowHalfOpen?: boolean;
   /** TCP keep-alive: false, true, or the initial delay in milliseconds. @default false */
   keepAlive?: boolean | number;
   /**
@@ -147,6 +154,7 @@ export const STREAM_CLIENT_KEYS = optionKeys<StreamClientOptions>()(
   'idleTimeout',
   'messageTimeout',
   'noDelay',
+  'allowHalfOpen',
   'keepAlive',
   'reconnect',
   'queueWhileDisconnected',
@@ -170,6 +178,7 @@ export const STREAM_CLIENT_DEFAULTS = Object.freeze({
   idleTimeout: 0,
   messageTimeout: 30_000,
   noDelay: true,
+  allowHalfOpen: false,
   keepAlive: false,
   queueWhileDisconnected: false,
 });
@@ -291,6 +300,11 @@ export abstract class StreamClient<Local = unknown, Remote = unknown> extends So
         STREAM_CLIENT_DEFAULTS.messageTimeout,
       ),
       arena: new SlabArena(),
+      allowHalfOpen: checkBoolean(
+        'allowHalfOpen',
+        options.allowHalfOpen,
+        STREAM_CLIENT_DEFAULTS.allowHalfOpen,
+      ),
     };
     this.connectTimeout = checkTime(
       'connectTimeout',
@@ -307,6 +321,7 @@ export abstract class StreamClient<Local = unknown, Remote = unknown> extends So
       error: (err) => this.reportError(err),
       close: (reason, conn) => this.onConnectionClosed(conn, reason),
       drain: () => this.dispatchSimple('drain'),
+      end: () => emitGuarded(this, 'end', [], this),
     };
     const rpc = checkRpc(options.rpc);
     if (rpc !== undefined) {

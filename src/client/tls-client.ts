@@ -78,7 +78,7 @@ export class TlsClient<Local = unknown, Remote = unknown> extends StreamClient<L
   }
 
   protected createSocket(): Socket {
-    return connect({ ...this.tlsOptions, ...this.target });
+    return connect({ ...this.tlsOptions, ...this.target, allowHalfOpen: true } as ConnectionOptions);
   }
 
   /**

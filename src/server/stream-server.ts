@@ -114,6 +114,13 @@ export interface StreamServerOptions<Local = unknown, Remote = unknown> {
    */
   noDelay?: boolean;
   /**
+   * As in node:net: when the peer ends its side (FIN), keep ours open: the connection emits
+   * 'end' and send() goes on until close(). Off: the peer's FIN makes us answer what is queued and
+   * end our side too.
+   * @default false
+   */
+  allowHalfOpen?: boolean;
+  /**
    * TCP keep-alive on each connection: false, true, or the initial delay in milliseconds.
    * @default false
    */
@@ -153,6 +160,7 @@ export const STREAM_SERVER_KEYS = optionKeys<StreamServerOptions>()(
   'idleTimeout',
   'messageTimeout',
   'noDelay',
+  'allowHalfOpen',
   'keepAlive',
   'logger',
   'adapter',
@@ -174,6 +182,7 @@ export const STREAM_SERVER_DEFAULTS = Object.freeze({
   idleTimeout: 120_000,
   messageTimeout: 30_000,
   noDelay: true,
+  allowHalfOpen: false,
   keepAlive: false,
   closeTimeout: DEFAULT_CLOSE_TIMEOUT,
 });
@@ -233,6 +242,7 @@ export function resolveStreamServerOptions<Local, Remote>(
       STREAM_SERVER_DEFAULTS.messageTimeout,
     ),
     noDelay: checkBoolean('noDelay', options.noDelay, STREAM_SERVER_DEFAULTS.noDelay),
+    allowHalfOpen: checkBoolean('allowHalfOpen', options.allowHalfOpen, STREAM_SERVER_DEFAULTS.allowHalfOpen),
     keepAlive,
     // One per server: its connections share slabs, and nothing is shared with other servers.
     arena: new SlabArena(),
