@@ -221,9 +221,13 @@ function frameOf(spec: Spec, framing: Framing, item: Item, limit: number): Frame
     case 'lengthField': {
       const f = framing as LengthFraming;
       const fieldMax = spec.lengthSize === 8 ? Number.MAX_SAFE_INTEGER : 2 ** (8 * spec.lengthSize) - 1;
-      const size = Math.min(Math.max(item.size, spec.lengthAdjustment), fieldMax + spec.lengthAdjustment);
-      const wire = encoded(f, payload(random, size));
       const strip = f.strip ?? 0;
+      // send() takes what the peer's 'message' delivers: the frame less its first `strip` bytes,
+      // so with strip below the header the message starts with the rest of the header.
+      const shift = strip - f.headerSize;
+      const lowest = Math.max(0, -shift, spec.lengthAdjustment - shift);
+      const size = Math.min(Math.max(item.size, lowest), fieldMax + spec.lengthAdjustment - shift);
+      const wire = encoded(f, payload(random, size));
       const verdict = judge(wire.length, strip, f.headerSize, limit);
       return { wire, outcome: verdict ?? { message: wire.subarray(strip) } };
     }
