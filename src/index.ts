@@ -95,7 +95,7 @@ export type { ServerEvents, DropInfo } from './server/socket-server';
 export type { CloseOptions } from './options';
 export type { ServerPeer } from './peer';
 export { StreamServer, STREAM_SERVER_DEFAULTS } from './server/stream-server';
-export type { StreamServerOptions } from './server/stream-server';
+export type { StreamServerOptions, StreamServerStats } from './server/stream-server';
 export { TcpServer } from './server/tcp-server';
 export type { TcpServerOptions, TcpListenOptions, TcpAddress } from './server/tcp-server';
 export { TLS_SERVER_DEFAULTS, TLS_SERVER_PASSTHROUGH, TlsServer } from './server/tls-server';

@@ -78,6 +78,8 @@ export abstract class SocketServer<P extends ServerPeer, L, A>
     this.logDrops(count, latest, atOnce),
   );
   private droppedTotal = 0;
+  /** Faults reported on 'error' since the server was created, by code. */
+  private readonly errorCounts = new Map<string, number>();
   /** Faults nobody observes become process warnings. */
   private readonly unobserved: UnobservedFaults;
 
@@ -362,6 +364,7 @@ export abstract class SocketServer<P extends ServerPeer, L, A>
     peer: P | undefined,
     peerFault = isPeerFault(err, peer !== undefined),
   ): void {
+    this.errorCounts.set(err.code, (this.errorCounts.get(err.code) ?? 0) + 1);
     const heard = this.listenerCount('error') > 0 || this.onError !== SocketServer.prototype.onError;
     if (!heard && !this.log.isLevelEnabled(peerFault ? 'warn' : 'error')) {
       this.unobserved.note(err, peerFault);
@@ -383,6 +386,16 @@ export abstract class SocketServer<P extends ServerPeer, L, A>
    * at most once per second, counting the refusals since the previous record, so that a flood of
    * them cannot flood the log.
    */
+  /** Faults reported since the server was created, by code (a fresh object). */
+  protected errorsByCode(): Record<string, number> {
+    return Object.fromEntries(this.errorCounts);
+  }
+
+  /** Peers refused by a limit since the server was created. */
+  protected get refusedTotal(): number {
+    return this.droppedTotal;
+  }
+
   protected dispatchDrop(info: DropInfo): void {
     this.droppedTotal++;
     this.dropLog.note(info);

@@ -172,6 +172,27 @@ export const STREAM_SERVER_KEYS = optionKeys<StreamServerOptions>()(
 /** Payload bytes shown (in hex) by a trace record of a received message. */
 const TRACED_PAYLOAD_BYTES = 256;
 
+/** `server.stats` of a stream server (TCP, TLS, IPC). */
+export interface StreamServerStats {
+  /** Open connections now. */
+  readonly connections: number;
+  /** Sockets accepted since the server was created. */
+  readonly connectionsTotal: number;
+  /** Connections refused, by reason, since the server was created. */
+  readonly refused: { readonly maxConnections: number; readonly handshake: number };
+  /** Over every connection, open and closed. `bytesOut` counts bytes queued by send(). */
+  readonly bytesIn: number;
+  readonly bytesOut: number;
+  readonly messagesIn: number;
+  readonly messagesOut: number;
+  /** Bytes queued and not yet written, over the open connections. */
+  readonly pendingBytes: number;
+  /** Faults reported on 'error' since the server was created, by code. */
+  readonly errors: Readonly<Record<string, number>>;
+  /** What the connections hold against `memoryBudget`, and the budget. */
+  readonly memoryBudget: { readonly used: number; readonly limit: number };
+}
+
 /** The defaults of StreamServerOptions, in one place. */
 export const STREAM_SERVER_DEFAULTS = Object.freeze({
   maxMessageSize: DEFAULT_MAX_MESSAGE_SIZE,
@@ -280,6 +301,8 @@ export abstract class StreamServer<
   /** Each connection's child logger `{ connId, remote }`, derived on its first record. */
   private readonly connectionLog: LazyChild<Connection<Data, Remote>>;
   private nextId = 0;
+  /** Counters of the connections that have closed (the open ones are summed when read). */
+  private readonly closedTotals = { bytesIn: 0, bytesOut: 0, messagesIn: 0, messagesOut: 0 };
   private state: 'new' | 'listening' | 'closing' | 'closed' = 'new';
   /**
    * Out of file descriptors, libuv accepts and at once closes every connection that arrives, and
@@ -307,7 +330,15 @@ export abstract class StreamServer<
       error: (err, conn) => this.reportError(err, conn),
       close: (reason, conn) => {
         // A connection refused by the handshake never connected: no 'close' either.
-        if (this.registry.delete(conn.id)) this.dispatchClose(conn, reason);
+        if (this.registry.delete(conn.id)) {
+          const totals = this.closedTotals;
+          const stats = conn.stats;
+          totals.bytesIn += stats.bytesIn;
+          totals.bytesOut += stats.bytesOut;
+          totals.messagesIn += stats.messagesIn;
+          totals.messagesOut += stats.messagesOut;
+          this.dispatchClose(conn, reason);
+        }
       },
     };
     this.tracingHandlers = {
@@ -475,6 +506,36 @@ export abstract class StreamServer<
     if (this.rpc === undefined) throw new TypeError('handle() needs the "rpc" option.');
     this.rpc.handle(method, handler, options);
     return this;
+  }
+
+  /**
+   * Aggregate counters, computed when read (nothing is added to the message path): open
+   * connections are summed, closed ones were added up as they closed.
+   */
+  get stats(): StreamServerStats {
+    let { bytesIn, bytesOut, messagesIn, messagesOut } = this.closedTotals;
+    let pendingBytes = 0;
+    for (const conn of this.registry.values()) {
+      const stats = conn.stats;
+      bytesIn += stats.bytesIn;
+      bytesOut += stats.bytesOut;
+      messagesIn += stats.messagesIn;
+      messagesOut += stats.messagesOut;
+      pendingBytes += conn.pendingBytes;
+    }
+    const budget = this.settings.budget as MemoryBudget;
+    return {
+      connections: this.registry.size,
+      connectionsTotal: this.nextId,
+      refused: { maxConnections: this.refusedTotal, handshake: this.handshakesRefused },
+      bytesIn,
+      bytesOut,
+      messagesIn,
+      messagesOut,
+      pendingBytes,
+      errors: this.errorsByCode(),
+      memoryBudget: { used: budget.used, limit: budget.limit },
+    };
   }
 
   /** Connections refused by the `handshake` since the server was created. */
