@@ -2,6 +2,7 @@ import { TypedEmitter } from 'tiny-typed-emitter';
 import type { Logger } from 'pino';
 import { ConnectAbortedError, ListenerError, type SockframeError } from '../errors';
 import { callGuarded, emitGuarded, isPeerFault, UnobservedFaults, type FaultSink } from '../dispatch';
+import { CHANNELS } from '../diagnostics';
 import { show } from '../options';
 import type { CloseReason } from '../connection';
 import type { CloseOptions } from '../options';
@@ -211,6 +212,7 @@ export abstract class SocketClient extends TypedEmitter<ClientEvents> implements
   protected abstract failConnection(err: SockframeError): void;
 
   protected dispatchConnect(): void {
+    if (CHANNELS.clientConnect.hasSubscribers) CHANNELS.clientConnect.publish({ client: this });
     // eslint-disable-next-line @typescript-eslint/unbound-method -- called on this
     if (!callGuarded(this, this.onConnect, [], 'connect', this)) return;
     emitGuarded(this, 'connect', [], this);
@@ -223,12 +225,16 @@ export abstract class SocketClient extends TypedEmitter<ClientEvents> implements
   }
 
   protected dispatchClose(reason: CloseReason): void {
+    if (CHANNELS.clientClose.hasSubscribers) CHANNELS.clientClose.publish({ client: this, reason });
     // eslint-disable-next-line @typescript-eslint/unbound-method -- called on this
     if (!callGuarded(this, this.onClose, [reason], 'close', this)) return;
     emitGuarded(this, 'close', [reason], this);
   }
 
   protected dispatchSimple(event: 'drain' | 'reconnecting', info?: ReconnectingInfo): void {
+    if (event === 'reconnecting' && CHANNELS.clientReconnecting.hasSubscribers) {
+      CHANNELS.clientReconnecting.publish({ client: this, ...info });
+    }
     emitGuarded(this, event, event === 'drain' ? [] : [info], this);
   }
 
@@ -249,6 +255,7 @@ export abstract class SocketClient extends TypedEmitter<ClientEvents> implements
    */
   protected reportError(err: SockframeError): void {
     this.log.warn({ err, code: err.code }, 'error');
+    if (CHANNELS.clientError.hasSubscribers) CHANNELS.clientError.publish({ client: this, error: err });
     const heard = this.listenerCount('error') > 0 || this.onError !== SocketClient.prototype.onError;
     if (!heard && !this.log.isLevelEnabled('warn')) this.unobserved.note(err, isPeerFault(err, true));
     const errorFault: FaultSink = { listenerFault: (thrown) => this.errorListenerFault(thrown) };

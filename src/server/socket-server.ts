@@ -17,6 +17,7 @@ import {
   type AnyListener,
   type FaultSink,
 } from '../dispatch';
+import { CHANNELS } from '../diagnostics';
 import { FLOOD_LOG_INTERVAL_MS, LogThrottle } from '../logger';
 import { checkCloseTimeout, type CloseOptions } from '../options';
 import type { CloseReason } from '../connection';
@@ -161,7 +162,10 @@ export abstract class SocketServer<P extends ServerPeer, L, A>
   close(options?: CloseOptions): Promise<void> {
     const timeout = checkCloseTimeout(options);
     // Refusals held back by the log's rate limit are reported before close() resolves.
-    this.closing ??= this.shutdown(timeout).finally(() => this.dropLog.flush());
+    this.closing ??= this.shutdown(timeout).finally(() => {
+      this.dropLog.flush();
+      if (CHANNELS.serverClosed.hasSubscribers) CHANNELS.serverClosed.publish({ server: this });
+    });
     return this.closing;
   }
 
@@ -280,6 +284,7 @@ export abstract class SocketServer<P extends ServerPeer, L, A>
   }
 
   protected dispatchConnect(peer: P): void {
+    if (CHANNELS.connectionOpen.hasSubscribers) CHANNELS.connectionOpen.publish({ server: this, peer });
     // eslint-disable-next-line @typescript-eslint/unbound-method -- called on this
     if (!callGuarded(this, this.onConnect, [peer], 'connect', this, peer)) return;
     emitGuarded(this, 'connect', [peer], this, peer);
@@ -318,6 +323,9 @@ export abstract class SocketServer<P extends ServerPeer, L, A>
   protected handlerSettled(_peer: P): void {}
 
   protected dispatchClose(peer: P, reason: CloseReason): void {
+    if (CHANNELS.connectionClose.hasSubscribers) {
+      CHANNELS.connectionClose.publish({ server: this, peer, reason });
+    }
     // eslint-disable-next-line @typescript-eslint/unbound-method -- called on this
     if (!callGuarded(this, this.onClose, [peer, reason], 'close', this)) return;
     emitGuarded(this, 'close', [peer, reason], this);
@@ -365,6 +373,7 @@ export abstract class SocketServer<P extends ServerPeer, L, A>
     peerFault = isPeerFault(err, peer !== undefined),
   ): void {
     this.errorCounts.set(err.code, (this.errorCounts.get(err.code) ?? 0) + 1);
+    if (CHANNELS.serverError.hasSubscribers) CHANNELS.serverError.publish({ server: this, peer, error: err });
     const heard = this.listenerCount('error') > 0 || this.onError !== SocketServer.prototype.onError;
     if (!heard && !this.log.isLevelEnabled(peerFault ? 'warn' : 'error')) {
       this.unobserved.note(err, peerFault);
@@ -398,6 +407,7 @@ export abstract class SocketServer<P extends ServerPeer, L, A>
 
   protected dispatchDrop(info: DropInfo): void {
     this.droppedTotal++;
+    if (CHANNELS.serverDrop.hasSubscribers) CHANNELS.serverDrop.publish({ server: this, info });
     this.dropLog.note(info);
     emitGuarded(this, 'drop', [info], this);
   }
@@ -422,6 +432,7 @@ export abstract class SocketServer<P extends ServerPeer, L, A>
   }
 
   protected dispatchListening(address: A): void {
+    if (CHANNELS.serverListening.hasSubscribers) CHANNELS.serverListening.publish({ server: this, address });
     emitGuarded(this, 'listening', [address], this);
   }
 }
