@@ -19,8 +19,8 @@ import { tlsCert, tlsKey, tmpSocketPath, type Resources } from '../helpers/net';
 import {
   checkAll,
   connectRaw,
+  drainOrGap,
   drawSize,
-  gap,
   int,
   pick,
   prng,
@@ -223,18 +223,15 @@ export async function runFanout(c: FanoutCase, seed: number, resources: Resource
         side.conn.destroy();
       }
     }
-    const owing = open().filter((s) => s.sent.needsDrain);
-    if (owing.length > 0 && random() < 0.5) {
+    if (
+      await drainOrGap(
+        random,
+        open().filter((s) => s.sent.needsDrain),
+        timers,
+        'connections',
+      )
+    )
       counts.drainWaits++;
-      for (const side of owing) side.receiver.socket.resume();
-      await within(
-        Promise.all(owing.map((s) => s.sent.whenDrained())),
-        15_000,
-        `'drain' on ${owing.length} connections`,
-      );
-    } else {
-      await gap(random, timers);
-    }
   }
 
   // Let every pipelined request of a connection still open be answered, then end everything.

@@ -11,8 +11,8 @@ import { IpcClient, TcpClient, TlsClient, type FramingOption, type SockframeErro
 import { tlsCert, tlsKey, tmpSocketPath, type Resources } from '../helpers/net';
 import {
   checkAll,
+  drainOrGap,
   drawSize,
-  gap,
   int,
   pick,
   prng,
@@ -173,18 +173,15 @@ export async function runFlood(c: FloodCase, seed: number, resources: Resources)
         closing.push(side.client.close({ timeout: 20_000 }));
       }
     }
-    const owing = open().filter((s) => s.sent.needsDrain);
-    if (owing.length > 0 && random() < 0.5) {
+    if (
+      await drainOrGap(
+        random,
+        open().filter((s) => s.sent.needsDrain),
+        timers,
+        'clients',
+      )
+    )
       counts.drainWaits++;
-      for (const side of owing) side.receiver.socket.resume();
-      await within(
-        Promise.all(owing.map((s) => s.sent.whenDrained())),
-        15_000,
-        `'drain' on ${owing.length} clients`,
-      );
-    } else {
-      await gap(random, timers);
-    }
   }
 
   for (const side of sides) side.receiver.socket.resume();

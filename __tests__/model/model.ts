@@ -97,6 +97,29 @@ export async function gap(random: () => number, timers: Set<NodeJS.Timeout>): Pr
   }
 }
 
+/**
+ * The end of a tick when some connections owe a 'drain': half the time their readers are let go
+ * and the drains awaited (bounded), otherwise an ordinary gap. Returns whether it waited.
+ */
+export async function drainOrGap(
+  random: () => number,
+  owing: readonly { receiver: { socket: { resume(): unknown } }; sent: Sent }[],
+  timers: Set<NodeJS.Timeout>,
+  what: string,
+): Promise<boolean> {
+  if (owing.length === 0 || random() >= 0.5) {
+    await gap(random, timers);
+    return false;
+  }
+  for (const side of owing) side.receiver.socket.resume();
+  await within(
+    Promise.all(owing.map((s) => s.sent.whenDrained())),
+    15_000,
+    `'drain' on ${owing.length} ${what}`,
+  );
+  return true;
+}
+
 export function sleep(ms: number, timers: Set<NodeJS.Timeout>): Promise<void> {
   return new Promise((resolve) => {
     const timer = setTimeout(() => {
