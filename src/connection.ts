@@ -488,11 +488,12 @@ export class Connection<Data = unknown, Remote = unknown>
     this.bytesIn += chunk.length;
     const assembler = this.assembler ?? this.createAssembler();
     assembler.push(chunk);
-    const budget = this.settings.budget;
-    if (budget !== undefined && assembler.bufferedBytes !== this.chargedIn && !this.discarding) {
-      const delta = assembler.bufferedBytes - this.chargedIn;
-      this.chargedIn = assembler.bufferedBytes;
-      budget.charge(this, delta);
+    if (
+      this.settings.budget !== undefined &&
+      assembler.bufferedBytes !== this.chargedIn &&
+      !this.discarding
+    ) {
+      this.charge(assembler.bufferedBytes, this.chargedOut);
     }
     if (this.settings.messageTimeout > 0 && this.state !== CLOSED && !this.paused) {
       this.trackMessageTimeout(assembler);
@@ -581,11 +582,8 @@ export class Connection<Data = unknown, Remote = unknown>
       this.needDrain = true;
       // Unsent bytes count against the budget once past the high-water mark (below it they
       // are bounded by it), until the 'drain' that follows.
-      const budget = this.settings.budget;
-      if (budget !== undefined && pending !== this.chargedOut) {
-        const delta = pending - this.chargedOut;
-        this.chargedOut = pending;
-        budget.charge(this, delta);
+      if (pending !== this.chargedOut) {
+        this.charge(this.chargedIn, pending);
         if (this.state > ENDING) return false;
       }
     }
@@ -628,7 +626,7 @@ export class Connection<Data = unknown, Remote = unknown>
       this.socket.writableLength === 0
     ) {
       this.needDrain = false;
-      if (this.chargedOut > 0) this.refund(false);
+      if (this.chargedOut > 0) this.charge(this.chargedIn, 0);
       this.handlers.drain?.(this);
       emitGuarded(this, 'drain', NO_ARGS, this);
     }
@@ -666,19 +664,22 @@ export class Connection<Data = unknown, Remote = unknown>
     return this.chargedIn + this.chargedOut;
   }
 
-  /** Gives back what is charged to the budget: outbound only, or everything (closing). */
-  private refund(all: boolean): void {
+  /**
+   * Sets what this connection holds against its owner's memory budget (clients have none); the
+   * budget may cut this or another connection off when the total passes its limit.
+   */
+  private charge(inbound: number, outbound: number): void {
     const budget = this.settings.budget;
     if (budget === undefined) return;
-    const delta = this.chargedOut + (all ? this.chargedIn : 0);
-    this.chargedOut = 0;
-    if (all) this.chargedIn = 0;
-    if (delta > 0) budget.charge(this, -delta);
+    const delta = inbound - this.chargedIn + (outbound - this.chargedOut);
+    this.chargedIn = inbound;
+    this.chargedOut = outbound;
+    if (delta !== 0) budget.charge(this, delta);
   }
 
   private fail(err: SockframeError): void {
     if (this.failure !== undefined || this.state === CLOSED) return;
-    this.refund(true);
+    this.charge(0, 0);
     this.failure = err;
     this.closeKind = 'error';
     this.state = CLOSING;
@@ -705,7 +706,7 @@ export class Connection<Data = unknown, Remote = unknown>
   private onClose(): void {
     if (this.state === CLOSED) return;
     this.state = CLOSED;
-    this.refund(true);
+    this.charge(0, 0);
     if (this.messageTimer !== undefined) clearTimeout(this.messageTimer);
     this.messageTimer = undefined;
     if (this.settings.idleTimeout > 0) unwatchIdle(this, this.settings.idleTimeout);
