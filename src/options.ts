@@ -81,6 +81,41 @@ export function show(value: unknown): string {
 }
 
 /**
+ * The node:tls option names both TLS ends pass through: the options of
+ * `tls.createSecureContext()` that servers and clients share, and the TLS settings both
+ * `tls.createServer()` and `tls.connect()` read. Each end adds its own (TlsClient: servername,
+ * session…; TlsServer: requestCert, SNICallback…).
+ */
+export const TLS_COMMON_PASSTHROUGH_NAMES = [
+  'ALPNProtocols',
+  'enableTrace',
+  'pskCallback',
+  'rejectUnauthorized',
+  // tls.createSecureContext()
+  'ca',
+  'cert',
+  'ciphers',
+  'clientCertEngine',
+  'crl',
+  'dhparam',
+  'ecdhCurve',
+  'honorCipherOrder',
+  'key',
+  'maxVersion',
+  'minVersion',
+  'passphrase',
+  'pfx',
+  'privateKeyEngine',
+  'privateKeyIdentifier',
+  'secureOptions',
+  'secureProtocol',
+  'sessionIdContext',
+  'sessionTimeout',
+  'sigalgs',
+  'ticketKeys',
+] as const;
+
+/**
  * The option names an options interface declares, as a set for checkOptionKeys(). Listing them
  * through this helper makes the compiler refuse a list that misses a key of `T` or names one it
  * does not have.

@@ -7,48 +7,24 @@ import {
   type TLSSocket,
 } from 'node:tls';
 import { SocketError, TlsVerificationError } from '../errors';
+import { TLS_COMMON_PASSTHROUGH_NAMES } from '../options';
 import { StreamClient } from './stream-client';
 import { checkTcpTarget, TCP_CLIENT_KEYS, type TcpClientOptions } from './tcp-client';
 
 /**
- * The node:tls options TlsClient passes through: those `tls.connect()` reads for TLS (beside the
- * socket options sockframe sets itself) and those of `tls.createSecureContext()`.
+ * The node:tls options TlsClient passes through: those both ends share, those only `tls.connect()`
+ * reads for TLS (beside the socket options sockframe sets itself), and `allowPartialTrustChain`
+ * of `tls.createSecureContext()`.
  */
 const PASSTHROUGH_NAMES = [
-  // tls.connect()
-  'ALPNProtocols',
+  ...TLS_COMMON_PASSTHROUGH_NAMES,
   'checkServerIdentity',
-  'enableTrace',
   'minDHSize',
-  'pskCallback',
-  'rejectUnauthorized',
   'requestOCSP',
   'secureContext',
   'servername',
   'session',
-  // tls.createSecureContext()
   'allowPartialTrustChain',
-  'ca',
-  'cert',
-  'ciphers',
-  'clientCertEngine',
-  'crl',
-  'dhparam',
-  'ecdhCurve',
-  'honorCipherOrder',
-  'key',
-  'maxVersion',
-  'minVersion',
-  'passphrase',
-  'pfx',
-  'privateKeyEngine',
-  'privateKeyIdentifier',
-  'secureOptions',
-  'secureProtocol',
-  'sessionIdContext',
-  'sessionTimeout',
-  'sigalgs',
-  'ticketKeys',
 ] as const;
 
 type TlsPassthrough = (typeof PASSTHROUGH_NAMES)[number];

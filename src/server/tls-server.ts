@@ -1,45 +1,22 @@
 import { createServer, type TLSSocket, type TlsOptions } from 'node:tls';
 import { SocketError } from '../errors';
 import { FLOOD_LOG_INTERVAL_MS, LogThrottle } from '../logger';
-import { checkOptionKeys, checkTime } from '../options';
+import { checkOptionKeys, checkTime, TLS_COMMON_PASSTHROUGH_NAMES } from '../options';
 import { STREAM_SERVER_KEYS, StreamServer, type StreamServerOptions } from './stream-server';
 import { shapeInetAddress, type TcpAddress, type TcpListenOptions } from './tcp-server';
 
 /**
  * The node:tls server options TlsServer passes through: exactly those `tls.createServer()` reads
- * (its secure context options, the handshake and session settings, and the callbacks).
+ * (its secure context options, the handshake and session settings, and the callbacks): those both
+ * ends share, and the server's own.
  */
 const PASSTHROUGH_NAMES = [
+  ...TLS_COMMON_PASSTHROUGH_NAMES,
   'ALPNCallback',
-  'ALPNProtocols',
   'SNICallback',
-  'ca',
-  'cert',
-  'ciphers',
-  'clientCertEngine',
-  'crl',
-  'dhparam',
-  'ecdhCurve',
-  'enableTrace',
   'handshakeTimeout',
-  'honorCipherOrder',
-  'key',
-  'maxVersion',
-  'minVersion',
-  'passphrase',
-  'pfx',
-  'privateKeyEngine',
-  'privateKeyIdentifier',
-  'pskCallback',
   'pskIdentityHint',
-  'rejectUnauthorized',
   'requestCert',
-  'secureOptions',
-  'secureProtocol',
-  'sessionIdContext',
-  'sessionTimeout',
-  'sigalgs',
-  'ticketKeys',
 ] as const;
 
 type TlsPassthrough = (typeof PASSTHROUGH_NAMES)[number];
