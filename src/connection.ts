@@ -16,11 +16,11 @@ import { emitGuarded, type FaultSink } from './dispatch';
 import { MessageAssembler } from './framing/assembler';
 import type { Framing, FramingOption, LengthFraming } from './framing/framing';
 import { resolveFraming } from './framing/framing';
-import { unwatchIdle, watchIdle, type IdleWatched } from './idle-sweep';
+import { IdleSweep } from './idle-sweep';
 import { LazyChild } from './logger';
 import { checkCloseTimeout, type CloseOptions } from './options';
 import { encodePayload, toBuffer, WRITE_HIGH_WATER_MARK, type Payload } from './payload';
-import type { BudgetHolder, MemoryBudget } from './memory-budget';
+import type { MemoryBudget } from './memory-budget';
 import { WriteBatch, type HeaderFraming, type SlabArena } from './write-batch';
 import type { CallArgs, MethodName, NotifyArgs, ResultOf } from './rpc/json-rpc';
 import type { RpcPeer } from './rpc/peer';
@@ -56,6 +56,8 @@ export interface ConnectionSettings {
   allowHalfOpen?: boolean;
   /** The owner's bound on what all its connections hold (servers); none for clients. */
   budget?: MemoryBudget | undefined;
+  /** The owner's idle sweep (with idleTimeout), made for its first connection. */
+  idleSweep?: IdleSweep<Connection> | undefined;
 }
 
 /**
@@ -117,10 +119,7 @@ const NO_ARGS: readonly unknown[] = [];
  * close promise are created on first use, and idleness is checked by a shared sweep instead of
  * a timer per connection.
  */
-export class Connection<Data = unknown, Remote = unknown>
-  extends TypedEmitter<ConnectionEvents>
-  implements IdleWatched, FaultSink, BudgetHolder
-{
+export class Connection<Data = unknown, Remote = unknown> extends TypedEmitter<ConnectionEvents> {
   /** Unique among the connections of its server. */
   readonly id: number;
   /** A slot for the application's own per-connection state. */
@@ -207,7 +206,10 @@ export class Connection<Data = unknown, Remote = unknown>
     socket.on('close', Connection.onSocketClose);
     socket.on('drain', Connection.onSocketDrain);
     /* eslint-enable @typescript-eslint/unbound-method */
-    if (settings.idleTimeout > 0) watchIdle(this, settings.idleTimeout);
+    if (settings.idleTimeout > 0) {
+      const sweep = (settings.idleSweep ??= new IdleSweep(settings.idleTimeout, Connection.checkIdle));
+      sweep.watch(this as unknown as Connection);
+    }
   }
 
   /** On a server's connection, kept after the close; on a client's, read while it is open. */
@@ -333,6 +335,7 @@ export class Connection<Data = unknown, Remote = unknown>
     return this.rpc;
   }
 
+  /** @internal */
   set rpcPeer(peer: RpcPeer | undefined) {
     this.rpc = peer;
   }
@@ -396,11 +399,6 @@ export class Connection<Data = unknown, Remote = unknown>
     else this.handlers.error(err, this);
   }
 
-  /** @internal A listener of this connection's events threw or rejected. */
-  listenerFault(thrown: unknown, event: string): void {
-    this.fault(new ListenerError(event, thrown));
-  }
-
   /** @internal A message handler returned a promise; until handlerSettled(), a graceful close keeps writing. */
   handlerStarted(): void {
     this.handlersRunning++;
@@ -439,8 +437,12 @@ export class Connection<Data = unknown, Remote = unknown>
     return log instanceof LazyChild ? (this.log = log.child(this)) : log;
   }
 
-  /** @internal Called by the idle sweep, every `interval` ms. */
-  sweepIdle(interval: number, timeout: number): void {
+  /** Called by the owner's idle sweep for each connection, every `interval` ms. */
+  private static readonly checkIdle = (conn: Connection, interval: number, timeout: number): void => {
+    conn.expireIfIdle(interval, timeout);
+  };
+
+  private expireIfIdle(interval: number, timeout: number): void {
     if (this.socket.destroyed) return;
     // Any change in bytes read, bytes handed to the socket or bytes the socket passed on to the
     // kernel is traffic. writableLength grows by at most what bytesOut grows by, so this sum
@@ -556,7 +558,7 @@ export class Connection<Data = unknown, Remote = unknown>
     if (this.settings.allowHalfOpen === true && this.state <= ENDING) {
       // Our side stays open for the application to go on sending, until it closes.
       this.handlers.end?.(this);
-      emitGuarded(this, 'end', NO_ARGS, this);
+      emitGuarded(this, 'end', NO_ARGS, LISTENER_FAULTS, this as unknown as Connection);
       return;
     }
     // The peer finished sending; answer what is queued, then end our side too.
@@ -628,7 +630,7 @@ export class Connection<Data = unknown, Remote = unknown>
       this.needDrain = false;
       if (this.chargedOut > 0) this.charge(this.chargedIn, 0);
       this.handlers.drain?.(this);
-      emitGuarded(this, 'drain', NO_ARGS, this);
+      emitGuarded(this, 'drain', NO_ARGS, LISTENER_FAULTS, this as unknown as Connection);
     }
   }
 
@@ -653,17 +655,6 @@ export class Connection<Data = unknown, Remote = unknown>
     this.socket.end();
   }
 
-  /** A fault: report it once, then close at once. */
-  /** @internal This connection held the most when its server's memory budget ran out. */
-  overBudget(err: SockframeError): void {
-    this.fail(err);
-  }
-
-  /** @internal Bytes counted against the owner's memory budget. */
-  get heldBytes(): number {
-    return this.chargedIn + this.chargedOut;
-  }
-
   /**
    * Sets what this connection holds against its owner's memory budget (clients have none); the
    * budget may cut this or another connection off when the total passes its limit.
@@ -671,12 +662,13 @@ export class Connection<Data = unknown, Remote = unknown>
   private charge(inbound: number, outbound: number): void {
     const budget = this.settings.budget;
     if (budget === undefined) return;
-    const delta = inbound - this.chargedIn + (outbound - this.chargedOut);
+    if (inbound === this.chargedIn && outbound === this.chargedOut) return;
     this.chargedIn = inbound;
     this.chargedOut = outbound;
-    if (delta !== 0) budget.charge(this, delta);
+    budget.hold(this, inbound + outbound);
   }
 
+  /** A fault: report it once, then close at once. */
   private fail(err: SockframeError): void {
     if (this.failure !== undefined || this.state === CLOSED) return;
     this.charge(0, 0);
@@ -709,7 +701,7 @@ export class Connection<Data = unknown, Remote = unknown>
     this.charge(0, 0);
     if (this.messageTimer !== undefined) clearTimeout(this.messageTimer);
     this.messageTimer = undefined;
-    if (this.settings.idleTimeout > 0) unwatchIdle(this, this.settings.idleTimeout);
+    this.settings.idleSweep?.unwatch(this as unknown as Connection);
     const unsentBytes = this.unsentAtDestroy >= 0 ? this.unsentAtDestroy : this.unsentBytes();
     this.batch?.clear();
     const unsent = unsentBytes > 0 ? { unsentBytes } : undefined;
@@ -735,9 +727,16 @@ export class Connection<Data = unknown, Remote = unknown>
     // Settled first: whatever the listeners do, close() resolves.
     this.resolveClosed?.();
     this.handlers.close(reason, this);
-    emitGuarded(this, 'close', [reason], this);
+    emitGuarded(this, 'close', [reason], LISTENER_FAULTS, this as unknown as Connection);
   }
 }
+
+/** Where a listener of a connection's own events that threw or rejected is reported: as its fault. */
+const LISTENER_FAULTS: FaultSink<Connection> = Object.freeze({
+  listenerFault(thrown: unknown, event: string, conn: Connection | undefined): void {
+    conn?.fault(new ListenerError(event, thrown));
+  },
+});
 
 /** The connection of each socket, for the listeners all connections share. */
 const connectionOf = new WeakMap<Socket, Connection<unknown>>();

@@ -4,7 +4,7 @@ import { FLOOD_LOG_INTERVAL_MS, LogThrottle } from './logger';
 /**
  * The one way sockframe calls user code for an event. A listener that throws, or returns a
  * promise that rejects (an `async` listener), never reaches the process as an uncaught exception
- * or an unhandled rejection: it is handed to the owner's `listenerFault`, which reports it as
+ * or an unhandled rejection: it is handed to the owner's fault sink, which reports it as
  * ERR_LISTENER_THREW and closes what it concerns.
  */
 
@@ -12,7 +12,7 @@ import { FLOOD_LOG_INTERVAL_MS, LogThrottle } from './logger';
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- listeners of every event signature
 export type AnyListener = (...args: any[]) => unknown;
 
-/** Where a guarded call reports what a listener threw or rejected with. */
+/** @internal Where a guarded call reports what a listener threw or rejected with. */
 export interface FaultSink<S = unknown> {
   /** `subject` is what the event was about (a server's peer), when the caller gave one. */
   listenerFault(thrown: unknown, event: string, subject: S | undefined): void;
@@ -31,7 +31,7 @@ export function isThenable(value: unknown): value is PromiseLike<unknown> {
   );
 }
 
-/** Routes the rejection of a listener's promise to `sink`. */
+/** @internal Routes the rejection of a listener's promise to `sink`. */
 export function watchRejection<S>(
   pending: PromiseLike<unknown>,
   event: string,
@@ -42,7 +42,7 @@ export function watchRejection<S>(
 }
 
 /**
- * Calls one listener or hook with `self` as `this`. Returns false when it threw (the fault is
+ * @internal Calls one listener or hook with `self` as `this`. Returns false when it threw (the fault is
  * reported); a promise it returns is watched for its rejection.
  */
 export function callGuarded<S>(
@@ -65,7 +65,7 @@ export function callGuarded<S>(
 }
 
 /**
- * emit() made safe: every listener of `event` is called in order, as emit() would (`once`
+ * @internal emit() made safe: every listener of `event` is called in order, as emit() would (`once`
  * listeners included). A listener that throws stops the rest, as with emit(), and is reported to
  * `sink` instead of propagating. Returns false when a listener threw.
  */

@@ -1,34 +1,33 @@
 import { MemoryBudgetError } from './errors';
 
-/** What a budget can ask to give its memory back: a connection. */
+/** What a budget can cut off to get its memory back: a connection, through its public destroy(). */
 export interface BudgetHolder {
-  /** Bytes of this holder counted against the budget. */
-  readonly heldBytes: number;
-  /** Cut off for holding the most when the budget ran out; its charges are then returned. */
-  overBudget(err: MemoryBudgetError): void;
+  destroy(err: MemoryBudgetError): void;
 }
 
 /**
  * One server's bound on the memory its connections hold: bytes of incomplete inbound messages
- * and unsent outbound data. Holders charge and refund as their holdings change; when the total
- * passes the limit, the holder with the most is cut off, and so on until the total is back under
- * it, so one hostile peer (or a thousand) cannot make the server hold more than the limit, and
- * everyone else keeps being served.
+ * and unsent outbound data. Holders say what they hold as it changes; when the total passes the
+ * limit, the holder with the most is cut off, and so on until the total is back under it, so one
+ * hostile peer (or a thousand) cannot make the server hold more than the limit, and everyone else
+ * keeps being served. The budget keeps the holdings itself: a holder needs no counter for it.
  */
 export class MemoryBudget {
-  /** Bytes charged now. */
+  /** Bytes held now. */
   used = 0;
-  /** Holders with a charge. */
-  private readonly holders = new Set<BudgetHolder>();
+  /** Holders holding something, and how much. */
+  private readonly holdings = new Map<BudgetHolder, number>();
   private enforcing = false;
 
   constructor(readonly limit: number) {}
 
-  /** `holder`'s holdings changed by `delta` bytes (to `heldBytes` in all). */
-  charge(holder: BudgetHolder, delta: number): void {
-    this.used += delta;
-    if (holder.heldBytes > 0) this.holders.add(holder);
-    else this.holders.delete(holder);
+  /** `holder` holds `bytes` now (0: nothing). */
+  hold(holder: BudgetHolder, bytes: number): void {
+    const before = this.holdings.get(holder) ?? 0;
+    if (bytes === before) return;
+    this.used += bytes - before;
+    if (bytes > 0) this.holdings.set(holder, bytes);
+    else this.holdings.delete(holder);
     if (this.used > this.limit && !this.enforcing) this.enforce();
   }
 
@@ -37,12 +36,21 @@ export class MemoryBudget {
     try {
       while (this.used > this.limit) {
         let most: BudgetHolder | undefined;
-        for (const holder of this.holders)
-          if (most === undefined || holder.heldBytes > most.heldBytes) most = holder;
+        let mostBytes = 0;
+        for (const [holder, bytes] of this.holdings) {
+          if (bytes > mostBytes) {
+            most = holder;
+            mostBytes = bytes;
+          }
+        }
         if (most === undefined) break;
-        // The holder returns its charges as it is cut off; drop it in any case, so this ends.
-        this.holders.delete(most);
-        most.overBudget(new MemoryBudgetError(most.heldBytes, this.used, this.limit));
+        most.destroy(new MemoryBudgetError(mostBytes, this.used, this.limit));
+        // The holder gives its holdings back as it is cut off; they are dropped in any case, so this ends.
+        const left = this.holdings.get(most);
+        if (left !== undefined) {
+          this.used -= left;
+          this.holdings.delete(most);
+        }
       }
     } finally {
       this.enforcing = false;

@@ -174,5 +174,117 @@ server.on('mesage', () => {});
     const result = await run(process.execPath, [join('out', 'app.js')], dir);
     expectSuccess(result);
     expect(result.stdout).toBe('echo:typed\n');
+  }, 120_000);
+  /**
+   * What only sockframe's own modules may call: removed from the published declarations
+   * (`stripInternal`), so that no user program can come to depend on it.
+   */
+  const INTERNAL_NAMES = [
+    'rawSocket',
+    'sendEncoded',
+    'sendShared',
+    'closeFor',
+    'whenClosed',
+    'listenerFault',
+    'handlerStarted',
+    'handlerSettled',
+    'logsAt',
+    'sweepIdle',
+    'overBudget',
+    'rpcPeer',
+    'noteReceived',
+    'noteDelivered',
+    'noteRejected',
+    'noteSent',
+    'markClosed',
+    'ResolvedRpcOptions',
+    'UdpPeerOwner',
+    'FaultSink',
+    'IdleWatched',
+  ];
+
+  async function declarationFiles(): Promise<string[]> {
+    const dist = join(dir, 'node_modules', 'sockframe', 'dist');
+    const found = await readdir(dist, { recursive: true });
+    return found.filter((f) => f.endsWith('.d.ts')).map((f) => join(dist, f));
+  }
+
+  test('no internal member or type is in the declarations', async () => {
+    const files = await declarationFiles();
+    expect(files.length).toBeGreaterThan(20);
+    const leaks: string[] = [];
+    for (const file of files) {
+      const text = await readFile(file, 'utf8');
+      for (const name of INTERNAL_NAMES) {
+        if (new RegExp(`\\b${name}\\b`).test(text)) leaks.push(`${file.slice(dir.length + 1)}: ${name}`);
+      }
+    }
+    expect(leaks).toEqual([]);
   });
+
+  test('every declaration file compiles in a strict consumer with skipLibCheck off', async () => {
+    const files = await declarationFiles();
+    // Generic names are checked on the classes that had them: each line must fail to compile.
+    const consumer = `import {
+  Connection,
+  NodeClusterAdapter,
+  SocketClient,
+  SocketServer,
+  TcpClient,
+  TcpServer,
+  UdpPeer,
+  UdpServer,
+} from 'sockframe';
+import { RedisAdapter } from 'sockframe/redis';
+declare const conn: Connection;
+declare const server: TcpServer;
+declare const udp: UdpServer;
+declare const peer: UdpPeer;
+declare const client: TcpClient;
+declare const cluster: NodeClusterAdapter;
+// @ts-expect-error: internal
+conn.fault;
+// @ts-expect-error: internal
+conn.flush;
+// @ts-expect-error: internal
+conn.logger;
+// @ts-expect-error: internal
+conn.heldBytes;
+// @ts-expect-error: internal
+conn.rawSocket;
+// @ts-expect-error: internal
+(server as SocketServer<Connection, unknown, unknown>).listenerFault;
+// @ts-expect-error: internal
+(client as SocketClient).listenerFault;
+// @ts-expect-error: internal
+peer.lastSeenAt;
+// @ts-expect-error: internal
+peer.noteSent;
+// @ts-expect-error: internal
+cluster.deliver;
+export const used: unknown[] = [udp, RedisAdapter, peer.stats.lastSeenAt];
+`;
+    await writeFile(join(dir, 'consumer.ts'), consumer);
+    await writeFile(
+      join(dir, 'tsconfig.consumer.json'),
+      JSON.stringify({
+        compilerOptions: {
+          strict: true,
+          skipLibCheck: false,
+          noEmit: true,
+          module: 'nodenext',
+          moduleResolution: 'nodenext',
+          target: 'es2022',
+          lib: ['es2022', 'esnext.disposable'],
+          types: ['node'],
+          typeRoots: [join(root, 'node_modules', '@types')],
+        },
+        files: ['consumer.ts', ...files],
+      }),
+    );
+    const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
+    const result = await run(process.execPath, [tsc, '-p', 'tsconfig.consumer.json'], dir, 120_000);
+    expect(result.stdout + result.stderr).toBe('');
+    expectSuccess(result);
+  }, 120_000);
 });

@@ -44,7 +44,11 @@ const ITERATOR_HIGH_WATER_BYTES = 1024 * 1024;
  * What every client shares: typed events, listener isolation and the subclass hooks.
  * Subclass hooks run before the matching event's listeners.
  */
-export abstract class SocketClient extends TypedEmitter<ClientEvents> implements FaultSink {
+export abstract class SocketClient extends TypedEmitter<ClientEvents> {
+  /** @internal Where every guarded call of this client's listeners and hooks reports a fault. */
+  protected readonly listenerFaults: FaultSink = {
+    listenerFault: (thrown, event) => this.listenerThrew(thrown, event),
+  };
   protected readonly log: Logger;
   private finished = false;
   private readonly finishWaiters = new Set<() => void>();
@@ -214,35 +218,35 @@ export abstract class SocketClient extends TypedEmitter<ClientEvents> implements
   protected dispatchConnect(): void {
     if (CHANNELS.clientConnect.hasSubscribers) CHANNELS.clientConnect.publish({ client: this });
     // eslint-disable-next-line @typescript-eslint/unbound-method -- called on this
-    if (!callGuarded(this, this.onConnect, [], 'connect', this)) return;
-    emitGuarded(this, 'connect', [], this);
+    if (!callGuarded(this, this.onConnect, [], 'connect', this.listenerFaults)) return;
+    emitGuarded(this, 'connect', [], this.listenerFaults);
   }
 
   protected dispatchMessage(message: Buffer): void {
     // eslint-disable-next-line @typescript-eslint/unbound-method -- called on this
-    if (!callGuarded(this, this.onMessage, [message], 'message', this)) return;
-    emitGuarded(this, 'message', [message], this);
+    if (!callGuarded(this, this.onMessage, [message], 'message', this.listenerFaults)) return;
+    emitGuarded(this, 'message', [message], this.listenerFaults);
   }
 
   protected dispatchClose(reason: CloseReason): void {
     if (CHANNELS.clientClose.hasSubscribers) CHANNELS.clientClose.publish({ client: this, reason });
     // eslint-disable-next-line @typescript-eslint/unbound-method -- called on this
-    if (!callGuarded(this, this.onClose, [reason], 'close', this)) return;
-    emitGuarded(this, 'close', [reason], this);
+    if (!callGuarded(this, this.onClose, [reason], 'close', this.listenerFaults)) return;
+    emitGuarded(this, 'close', [reason], this.listenerFaults);
   }
 
   protected dispatchSimple(event: 'drain' | 'reconnecting', info?: ReconnectingInfo): void {
     if (event === 'reconnecting' && CHANNELS.clientReconnecting.hasSubscribers) {
       CHANNELS.clientReconnecting.publish({ client: this, ...info });
     }
-    emitGuarded(this, event, event === 'drain' ? [] : [info], this);
+    emitGuarded(this, event, event === 'drain' ? [] : [info], this.listenerFaults);
   }
 
   /**
-   * @internal A listener or hook threw or rejected: ERR_LISTENER_THREW. One of 'connect' or
-   * 'message' closes the connection; one of the other events is reported only.
+   * A listener or hook threw or rejected: ERR_LISTENER_THREW. One of 'connect' or 'message'
+   * closes the connection; one of the other events is reported only.
    */
-  listenerFault(thrown: unknown, event: string): void {
+  private listenerThrew(thrown: unknown, event: string): void {
     const err = new ListenerError(event, thrown);
     if (event === 'connect' || event === 'message') this.failConnection(err);
     else this.reportError(err);

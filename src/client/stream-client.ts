@@ -321,14 +321,15 @@ export abstract class StreamClient<Local = unknown, Remote = unknown> extends So
       error: (err) => this.reportError(err),
       close: (reason, conn) => this.onConnectionClosed(conn, reason),
       drain: () => this.dispatchSimple('drain'),
-      end: () => emitGuarded(this, 'end', [], this),
+      end: () => emitGuarded(this, 'end', [], this.listenerFaults),
     };
     const rpc = checkRpc(options.rpc);
     if (rpc !== undefined) {
       this.rpc = new RpcEndpoint(
         rpc.options,
         {
-          notification: (_conn, method, params) => emitGuarded(this, 'notification', [method, params], this),
+          notification: (_conn, method, params) =>
+            emitGuarded(this, 'notification', [method, params], this.listenerFaults),
           report: (err) => this.reportError(err),
         },
         this.settings.maxMessageSize,

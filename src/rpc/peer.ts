@@ -55,12 +55,14 @@ export type HandshakeHook = (conn: Connection, call: HandshakeCall) => PromiseLi
  * owner. One RpcPeer per connection holds that connection's calls.
  */
 export class RpcEndpoint {
+  /** @internal */
   readonly options: ResolvedRpcOptions;
   readonly owner: RpcOwner;
   /** The largest message written, as the owner's maxMessageSize. */
   readonly maxMessageSize: number;
   private readonly handlers = new Map<string, Registered>();
 
+  /** @internal */
   constructor(options: ResolvedRpcOptions, owner: RpcOwner, maxMessageSize: number) {
     this.options = options;
     this.owner = owner;

@@ -59,10 +59,11 @@ export interface ServerEvents<P, A> {
  * What every server shares: typed events, the registry of open peers, listener isolation and
  * the subclass hooks. Subclass hooks run before the matching event's listeners.
  */
-export abstract class SocketServer<P extends ServerPeer, L, A>
-  extends TypedEmitter<ServerEvents<P, A>>
-  implements FaultSink<P>
-{
+export abstract class SocketServer<P extends ServerPeer, L, A> extends TypedEmitter<ServerEvents<P, A>> {
+  /** @internal Where every guarded call of this server's listeners and hooks reports a fault. */
+  protected readonly listenerFaults: FaultSink<P> = {
+    listenerFault: (thrown, event, peer) => this.listenerThrew(thrown, event, peer),
+  };
   private closing: Promise<void> | undefined;
   protected readonly log: Logger;
   protected readonly registry = new Map<P['id'], P>();
@@ -286,8 +287,8 @@ export abstract class SocketServer<P extends ServerPeer, L, A>
   protected dispatchConnect(peer: P): void {
     if (CHANNELS.connectionOpen.hasSubscribers) CHANNELS.connectionOpen.publish({ server: this, peer });
     // eslint-disable-next-line @typescript-eslint/unbound-method -- called on this
-    if (!callGuarded(this, this.onConnect, [peer], 'connect', this, peer)) return;
-    emitGuarded(this, 'connect', [peer], this, peer);
+    if (!callGuarded(this, this.onConnect, [peer], 'connect', this.listenerFaults, peer)) return;
+    emitGuarded(this, 'connect', [peer], this.listenerFaults, peer);
   }
 
   protected dispatchMessage(peer: P, message: Buffer): void {
@@ -301,7 +302,7 @@ export abstract class SocketServer<P extends ServerPeer, L, A>
         if (isThenable(result)) this.trackHandler(peer, result);
       }
     } catch (err) {
-      this.listenerFault(err, 'message', peer);
+      this.listenerThrew(err, 'message', peer);
     }
   }
 
@@ -311,15 +312,15 @@ export abstract class SocketServer<P extends ServerPeer, L, A>
     Promise.resolve(pending).then(
       () => this.handlerSettled(peer),
       (err: unknown) => {
-        this.listenerFault(err, 'message', peer);
+        this.listenerThrew(err, 'message', peer);
         this.handlerSettled(peer);
       },
     );
   }
 
-  /** A message handler for `peer` began running asynchronously (streams keep writing for it). */
+  /** @internal A message handler for `peer` began running asynchronously (streams keep writing for it). */
   protected handlerStarted(_peer: P): void {}
-  /** That handler's promise settled. */
+  /** @internal That handler's promise settled. */
   protected handlerSettled(_peer: P): void {}
 
   protected dispatchClose(peer: P, reason: CloseReason): void {
@@ -327,16 +328,16 @@ export abstract class SocketServer<P extends ServerPeer, L, A>
       CHANNELS.connectionClose.publish({ server: this, peer, reason });
     }
     // eslint-disable-next-line @typescript-eslint/unbound-method -- called on this
-    if (!callGuarded(this, this.onClose, [peer, reason], 'close', this)) return;
-    emitGuarded(this, 'close', [peer, reason], this);
+    if (!callGuarded(this, this.onClose, [peer, reason], 'close', this.listenerFaults)) return;
+    emitGuarded(this, 'close', [peer, reason], this.listenerFaults);
   }
 
   /**
-   * @internal A listener or hook threw or rejected: ERR_LISTENER_THREW, and the peer it concerns
-   * is closed. A reply that can no longer be written (ERR_NOT_CONNECTED from a peer that is
-   * closing) is reported as it is and closes nothing: messages still arriving are delivered.
+   * A listener or hook threw or rejected: ERR_LISTENER_THREW, and the peer it concerns is
+   * closed. A reply that can no longer be written (ERR_NOT_CONNECTED from a peer that is closing)
+   * is reported as it is and closes nothing: messages still arriving are delivered.
    */
-  listenerFault(thrown: unknown, event: string, peer: P | undefined): void {
+  private listenerThrew(thrown: unknown, event: string, peer: P | undefined): void {
     if (peer !== undefined && thrown instanceof NotConnectedError && !peer.isOpen) {
       this.reportError(thrown, peer, false);
       return;
@@ -409,7 +410,7 @@ export abstract class SocketServer<P extends ServerPeer, L, A>
     this.droppedTotal++;
     if (CHANNELS.serverDrop.hasSubscribers) CHANNELS.serverDrop.publish({ server: this, info });
     this.dropLog.note(info);
-    emitGuarded(this, 'drop', [info], this);
+    emitGuarded(this, 'drop', [info], this.listenerFaults);
   }
 
   /** Fields that explain a drop in its log record (the limit that was reached). */
@@ -433,7 +434,7 @@ export abstract class SocketServer<P extends ServerPeer, L, A>
 
   protected dispatchListening(address: A): void {
     if (CHANNELS.serverListening.hasSubscribers) CHANNELS.serverListening.publish({ server: this, address });
-    emitGuarded(this, 'listening', [address], this);
+    emitGuarded(this, 'listening', [address], this.listenerFaults);
   }
 }
 

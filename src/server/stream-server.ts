@@ -363,7 +363,7 @@ export abstract class StreamServer<
                   this,
                   'notification',
                   [conn, method, params],
-                  this,
+                  this.listenerFaults,
                   conn as Connection<Data, Remote>,
                 ),
               report: (err, conn) => this.reportError(err, conn as Connection<Data, Remote>),
@@ -547,10 +547,12 @@ export abstract class StreamServer<
     conn.fault(err);
   }
 
+  /** @internal */
   protected override handlerStarted(conn: Connection<Data, Remote>): void {
     conn.handlerStarted();
   }
 
+  /** @internal */
   protected override handlerSettled(conn: Connection<Data, Remote>): void {
     conn.handlerSettled();
   }
