@@ -26,17 +26,24 @@ import type { CallArgs, MethodName, NotifyArgs, ResultOf } from './rpc/json-rpc'
 import type { RpcPeer } from './rpc/peer';
 
 /**
- * Why a connection closed. `error` carries the fault, which was also reported as an 'error'.
- * `unsentBytes`, present when it is not 0, counts the bytes send() had accepted that were never
- * handed to the operating system (queued in the connection or its socket when it closed): what
- * the peer can not have received.
+ * What send() had accepted and was never handed to the operating system when a connection
+ * closed (queued in the connection or its socket): what the peer can not have received.
+ * `unsentMessages` counts the messages not handed over whole (a message whose first bytes left
+ * and whose last did not is among them); `unsentBytes` counts their bytes that did not leave.
+ * Both are present together, and only when they are not 0.
  */
+export interface Unsent {
+  readonly unsentMessages?: number;
+  readonly unsentBytes?: number;
+}
+
+/** Why a connection closed. `error` carries the fault, which was also reported as an 'error'. */
 export type CloseReason =
-  | { readonly kind: 'peer-ended'; readonly unsentBytes?: number }
-  | { readonly kind: 'closed'; readonly unsentBytes?: number }
-  | { readonly kind: 'server-closing'; readonly unsentBytes?: number }
-  | { readonly kind: 'expired'; readonly unsentBytes?: number }
-  | { readonly kind: 'error'; readonly error: SockframeError; readonly unsentBytes?: number };
+  | ({ readonly kind: 'peer-ended' } & Unsent)
+  | ({ readonly kind: 'closed' } & Unsent)
+  | ({ readonly kind: 'server-closing' } & Unsent)
+  | ({ readonly kind: 'expired' } & Unsent)
+  | ({ readonly kind: 'error'; readonly error: SockframeError } & Unsent);
 
 export type CloseKind = CloseReason['kind'];
 
@@ -160,8 +167,17 @@ export class Connection<Data = unknown, Remote = unknown> extends TypedEmitter<C
   private held: Buffer[] | undefined = undefined;
   /** The JSON-RPC state, when the owner has the `rpc` option. */
   private rpc: RpcPeer | undefined = undefined;
-  /** Unsent bytes at the moment the socket was destroyed (the socket forgets them); -1 until then. */
-  private unsentAtDestroy = -1;
+  /** What was unsent at the moment the socket was destroyed (the socket forgets it); until then none. */
+  private unsentAtDestroy: UnsentCount | undefined = undefined;
+  /**
+   * Where each message queued ends, in bytes queued since the connection opened, from
+   * `endsHead` on: kept until the socket has passed the message on, so that a close can say how
+   * many were not. Emptied by every flush the socket takes whole at once.
+   */
+  private messageEnds: number[] | undefined = undefined;
+  private endsHead = 0;
+  /** Bytes dropped unwritten from the batch because the socket could no longer take them. */
+  private droppedBytes = 0;
   private bytesIn = 0;
   private bytesOut = 0;
   private messagesIn = 0;
@@ -575,6 +591,7 @@ export class Connection<Data = unknown, Remote = unknown> extends TypedEmitter<C
    */
   private afterQueue(): boolean {
     const queued = (this.batch as WriteBatch).bytes;
+    (this.messageEnds ??= []).push(this.bytesOut + queued);
     const pending = queued + this.socket.writableLength;
     if (pending > this.settings.maxPendingBytes) {
       this.fail(new SlowConsumerError(pending, this.settings.maxPendingBytes));
@@ -607,12 +624,39 @@ export class Connection<Data = unknown, Remote = unknown> extends TypedEmitter<C
     if (bytes === 0) return;
     const socket = this.socket;
     if (socket.destroyed || !socket.writable) {
+      // Counted as queued, and as unsent: once a socket cannot take bytes, it never will again.
+      this.bytesOut += bytes;
+      this.droppedBytes += bytes;
       batch.clear();
       return;
     }
     this.bytesOut += bytes;
     if (this.needDrain) batch.writeTo(socket, (this.afterWrite ??= () => this.onDrain()));
     else batch.writeTo(socket);
+    this.forgetWritten();
+  }
+
+  /** Forgets where the messages the socket has passed on end. */
+  private forgetWritten(): void {
+    const ends = this.messageEnds;
+    if (ends === undefined) return;
+    const backlog = this.socket.writableLength;
+    if (backlog === 0 && this.droppedBytes === 0 && (this.batch?.bytes ?? 0) === 0) {
+      ends.length = 0;
+      this.endsHead = 0;
+      return;
+    }
+    const written = this.bytesOut - this.droppedBytes - backlog;
+    let head = this.endsHead;
+    while (head < ends.length && (ends[head] as number) <= written) head++;
+    if (head === ends.length) {
+      ends.length = 0;
+      head = 0;
+    } else if (head >= 1024 && head * 2 >= ends.length) {
+      ends.splice(0, head);
+      head = 0;
+    }
+    this.endsHead = head;
   }
 
   /**
@@ -620,6 +664,7 @@ export class Connection<Data = unknown, Remote = unknown> extends TypedEmitter<C
    * all handed over before it became due): emits 'drain' once nothing is left unwritten.
    */
   private onDrain(): void {
+    this.forgetWritten();
     // While a graceful close waits for running handlers (ENDING), their sends still get drains.
     if (
       this.needDrain &&
@@ -687,12 +732,26 @@ export class Connection<Data = unknown, Remote = unknown> extends TypedEmitter<C
   }
 
   private destroySocket(): void {
-    if (this.unsentAtDestroy < 0) this.unsentAtDestroy = this.unsentBytes();
+    this.unsentAtDestroy ??= this.unsent();
     this.socket.destroy();
   }
 
-  private unsentBytes(): number {
-    return (this.batch?.bytes ?? 0) + this.socket.writableLength;
+  /** What send() accepted and the socket has not passed on: messages and bytes. */
+  private unsent(): UnsentCount {
+    const backlog = unwrittenBytes(this.socket);
+    const bytes = (this.batch?.bytes ?? 0) + backlog + this.droppedBytes;
+    if (bytes === 0) return NOTHING_UNSENT;
+    const written = this.bytesOut - this.droppedBytes - backlog;
+    const ends = this.messageEnds ?? [];
+    // The ends ascend: the first one past what was written starts the unsent messages.
+    let low = this.endsHead;
+    let high = ends.length;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      if ((ends[middle] as number) <= written) low = middle + 1;
+      else high = middle;
+    }
+    return { messages: ends.length - low, bytes };
   }
 
   private onClose(): void {
@@ -702,9 +761,10 @@ export class Connection<Data = unknown, Remote = unknown> extends TypedEmitter<C
     if (this.messageTimer !== undefined) clearTimeout(this.messageTimer);
     this.messageTimer = undefined;
     this.settings.idleSweep?.unwatch(this as unknown as Connection);
-    const unsentBytes = this.unsentAtDestroy >= 0 ? this.unsentAtDestroy : this.unsentBytes();
+    const { messages: unsentMessages, bytes: unsentBytes } = this.unsentAtDestroy ?? this.unsent();
     this.batch?.clear();
-    const unsent = unsentBytes > 0 ? { unsentBytes } : undefined;
+    this.messageEnds = undefined;
+    const unsent = unsentBytes > 0 ? { unsentMessages, unsentBytes } : undefined;
     const reason: CloseReason =
       this.failure !== undefined
         ? { kind: 'error', error: this.failure, ...unsent }
@@ -719,6 +779,7 @@ export class Connection<Data = unknown, Remote = unknown> extends TypedEmitter<C
           bytesOut: this.bytesOut,
           messagesIn: this.messagesIn,
           messagesOut: this.messagesOut,
+          unsentMessages,
           unsentBytes,
         },
         'connection closed',
@@ -730,6 +791,31 @@ export class Connection<Data = unknown, Remote = unknown> extends TypedEmitter<C
     emitGuarded(this, 'close', [reason], LISTENER_FAULTS, this as unknown as Connection);
   }
 }
+
+/**
+ * Bytes a socket holds that it has not passed to the operating system. `writableLength` counts
+ * the write in progress whole, though the kernel may have taken part of it already; how much of
+ * it is left is libuv's write queue, which Node shows as the handle's `writeQueueSize`. Where
+ * that is not to be had (TLS, whose queue holds ciphertext; a socket without a handle), the
+ * count is `writableLength`: never less than the truth.
+ */
+function unwrittenBytes(socket: Socket): number {
+  const length = socket.writableLength;
+  if ((socket as { encrypted?: boolean }).encrypted === true) return length;
+  const state = (socket as { _writableState?: { writing?: boolean; writelen?: number } })._writableState;
+  const left = (socket as { _handle?: { writeQueueSize?: unknown } | null })._handle?.writeQueueSize;
+  if (state?.writing !== true || typeof state.writelen !== 'number' || typeof left !== 'number')
+    return length;
+  return length - state.writelen + Math.min(left, state.writelen);
+}
+
+/** Messages and bytes send() accepted that did not leave. */
+interface UnsentCount {
+  readonly messages: number;
+  readonly bytes: number;
+}
+
+const NOTHING_UNSENT: UnsentCount = Object.freeze({ messages: 0, bytes: 0 });
 
 /** Where a listener of a connection's own events that threw or rejected is reported: as its fault. */
 const LISTENER_FAULTS: FaultSink<Connection> = Object.freeze({

@@ -145,12 +145,22 @@ export class DatagramTooLargeError extends SockframeError {
   }
 }
 
-/** `send()` was called on a connection or client that is not open. */
+/**
+ * `send()` was called on a connection or client that is not open; or a client was closed with
+ * messages it had queued while disconnected, which then carries how many and their bytes.
+ */
 export class NotConnectedError extends SockframeError {
   declare readonly code: 'ERR_NOT_CONNECTED';
+  /** Messages send() had accepted that were never sent (a client closed while disconnected). */
+  readonly unsentMessages?: number;
+  readonly unsentBytes?: number;
 
-  constructor(message = 'Not connected') {
+  constructor(message = 'Not connected', unsent?: { messages: number; bytes: number }) {
     super('ERR_NOT_CONNECTED', message);
+    if (unsent !== undefined) {
+      this.unsentMessages = unsent.messages;
+      this.unsentBytes = unsent.bytes;
+    }
   }
 }
 

@@ -82,7 +82,9 @@ test('close() with messages still queued reports them as one ERR_NOT_CONNECTED e
   await c.close();
   expect(errors).toHaveLength(1);
   expect(errors[0]).toBeInstanceOf(NotConnectedError);
-  expect(errors[0]?.message).toBe('3 queued messages were not sent: the client was closed');
+  // Each framed with a 4-byte length: 5 bytes.
+  expect(errors[0]?.message).toBe('3 queued messages (15 bytes) were not sent: the client was closed');
+  expect(errors[0]).toMatchObject({ unsentMessages: 3, unsentBytes: 15 });
   expect(c.pendingBytes).toBe(0);
   expect(() => c.send('d')).toThrow('The client is closed');
 });

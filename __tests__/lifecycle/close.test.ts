@@ -194,6 +194,7 @@ describe('bytes that never left', () => {
     await waitUntil(() => recorded.closes.length === 1, 5000, 'the close');
     expect(recorded.closes[0]?.reason).toEqual({
       kind: 'closed',
+      unsentMessages: 1,
       unsentBytes: frame('queued, never written').length,
     });
   });

@@ -71,7 +71,7 @@ describe('maxMessageSize', () => {
     // The echo of 'fine', queued in the same read, was never written: the close reason counts it.
     expect(await closed).toEqual({
       conn: offenderConn,
-      reason: { kind: 'error', error: err, unsentBytes: frame('fine').length },
+      reason: { kind: 'error', error: err, unsentMessages: 1, unsentBytes: frame('fine').length },
     });
     expect(received).toEqual(['fine']);
     await expectOnlyOffenderClosed(server, port, bystander, offender, offenderConn);

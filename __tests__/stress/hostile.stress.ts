@@ -229,10 +229,17 @@ async function expectFailed(a: Arena, raw: Raw, code: string): Promise<Sockframe
   const errors = a.recorded.errors.filter((e) => e.conn === raw.conn).map((e) => e.err);
   expect(errors.map((e) => e.code)).toEqual([code]);
   const err = errors[0] as SockframeError;
-  const { unsentBytes, ...reason } = a.recorded.closes.find((c) => c.conn === raw.conn)?.reason ?? {};
+  const { unsentBytes, unsentMessages, ...reason } =
+    a.recorded.closes.find((c) => c.conn === raw.conn)?.reason ?? {};
   expect(reason).toEqual({ kind: 'error', error: err });
-  // What the server had queued for it (its echoes) and never wrote, when there was any.
-  if (unsentBytes !== undefined) expect(Number.isInteger(unsentBytes) && unsentBytes > 0).toBe(true);
+  // What the server had queued for it (its echoes) and never wrote, when there was any: both
+  // counts or neither, a message for every few bytes at most.
+  expect(unsentMessages === undefined).toBe(unsentBytes === undefined);
+  if (unsentBytes !== undefined) {
+    expect(Number.isInteger(unsentBytes) && unsentBytes > 0).toBe(true);
+    expect(Number.isInteger(unsentMessages) && (unsentMessages as number) > 0).toBe(true);
+    expect(unsentMessages).toBeLessThanOrEqual(unsentBytes);
+  }
   expect(raw.conn.isOpen).toBe(false);
   expect(a.server.connections.has(raw.conn.id)).toBe(false);
   await raw.closed;

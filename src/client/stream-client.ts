@@ -491,11 +491,14 @@ export abstract class StreamClient<Local = unknown, Remote = unknown> extends So
     // Aborts the attempt or backoff wait under way, and every later step checks it.
     this.closeForGood();
     if (this.queue.length > 0) {
-      const count = this.queue.length;
+      const unsent = { messages: this.queue.length, bytes: this.queuedBytes };
       this.queue = [];
       this.queuedBytes = 0;
       this.reportError(
-        new NotConnectedError(`${count} queued messages were not sent: the client was closed`),
+        new NotConnectedError(
+          `${unsent.messages} queued messages (${unsent.bytes} bytes) were not sent: the client was closed`,
+          unsent,
+        ),
       );
     }
     const conn = this.conn;
