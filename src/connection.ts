@@ -12,6 +12,7 @@ import {
   SocketError,
   type SockframeError,
 } from './errors';
+import type { CloseKind, CloseReason } from './close-reason';
 import { emitGuarded, type FaultSink } from './dispatch';
 import { MessageAssembler } from './framing/assembler';
 import type { Framing, FramingOption, LengthFraming } from './framing/framing';
@@ -24,28 +25,6 @@ import type { MemoryBudget } from './memory-budget';
 import { WriteBatch, type HeaderFraming, type SlabArena } from './write-batch';
 import type { CallArgs, MethodName, NotifyArgs, ResultOf } from './rpc/json-rpc';
 import type { RpcPeer } from './rpc/peer';
-
-/**
- * What send() had accepted and was never handed to the operating system when a connection
- * closed (queued in the connection or its socket): what the peer can not have received.
- * `unsentMessages` counts the messages not handed over whole (a message whose first bytes left
- * and whose last did not is among them); `unsentBytes` counts their bytes that did not leave.
- * Both are present together, and only when they are not 0.
- */
-export interface Unsent {
-  readonly unsentMessages?: number;
-  readonly unsentBytes?: number;
-}
-
-/** Why a connection closed. `error` carries the fault, which was also reported as an 'error'. */
-export type CloseReason =
-  | ({ readonly kind: 'peer-ended' } & Unsent)
-  | ({ readonly kind: 'closed' } & Unsent)
-  | ({ readonly kind: 'server-closing' } & Unsent)
-  | ({ readonly kind: 'expired' } & Unsent)
-  | ({ readonly kind: 'error'; readonly error: SockframeError } & Unsent);
-
-export type CloseKind = CloseReason['kind'];
 
 /** What one connection does with its stream; resolved once by its server or client. */
 export interface ConnectionSettings {

@@ -84,7 +84,8 @@ export { DEFAULT_HANDSHAKE_TIMEOUT } from './rpc/handshake';
 export type { HandshakeCall, HandshakeConnection } from './rpc/handshake';
 
 export { Connection } from './connection';
-export type { CloseReason, CloseKind, ConnectionEvents, ConnectionStats } from './connection';
+export type { CloseReason, CloseKind, UnsentCounts } from './close-reason';
+export type { ConnectionEvents, ConnectionStats } from './connection';
 export { WRITE_HIGH_WATER_MARK } from './payload';
 export type { Payload } from './payload';
 export type { ServerAdapter, AdapterHooks } from './adapters/adapter';

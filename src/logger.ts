@@ -7,14 +7,12 @@ import pino, { type Bindings, type Level, type Logger } from 'pino';
  */
 export type LoggerOption = Logger | undefined;
 
-let silent: Logger | undefined;
+/** The logger of everything given none: it writes nothing, so all may share it. */
+const SILENT: Logger = pino({ level: 'silent' });
 
 /** The component logger for one server or client. */
 export function componentLogger(option: LoggerOption, component: string): Logger {
-  if (option === undefined) {
-    silent ??= pino({ level: 'silent' });
-    return silent;
-  }
+  if (option === undefined) return SILENT;
   if (
     typeof option !== 'object' ||
     option === null ||

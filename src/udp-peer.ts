@@ -1,5 +1,5 @@
 import { TypedEmitter } from 'tiny-typed-emitter';
-import type { CloseReason } from './connection';
+import type { CloseReason } from './close-reason';
 import type { Payload } from './payload';
 import type { ServerPeer } from './peer';
 

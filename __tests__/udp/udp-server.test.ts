@@ -11,6 +11,7 @@ import {
   type SockframeError,
   type UdpPeer,
 } from 'sockframe';
+import { createSocket } from 'node:dgram';
 import { recordingLogger, Resources, waitUntil } from '../helpers/net';
 import { probeIpv6Loopback, RawUdp } from './udp-helpers';
 
@@ -382,5 +383,37 @@ describe('logging', () => {
     // The server still serves.
     await s.send('ok', port);
     expect((await s.waitForMessages(1))[0]?.toString()).toBe('ok');
+  });
+});
+
+describe('listen and close, as every server', () => {
+  test('close() while listen() binds rejects it with ERR_SERVER_CLOSED and leaves the port free', async () => {
+    const probe = createSocket('udp4');
+    await new Promise<void>((resolve) => probe.bind(0, '127.0.0.1', resolve));
+    const { port } = probe.address();
+    await new Promise<void>((resolve) => probe.close(() => resolve()));
+    const udp = server({ type: 'udp4' });
+    const listening = udp.listen({ port, host: '127.0.0.1' });
+    const rejected = expect(listening).rejects.toMatchObject({ code: 'ERR_SERVER_CLOSED' });
+    await udp.close();
+    await rejected;
+    expect(udp.listening).toBe(false);
+    expect(udp.address()).toBeUndefined();
+    // Nothing was left bound: the same port binds again without SO_REUSEADDR.
+    const again = createSocket('udp4');
+    await new Promise<void>((resolve, reject) => {
+      again.once('error', reject);
+      again.bind(port, '127.0.0.1', resolve);
+    });
+    await new Promise<void>((resolve) => again.close(() => resolve()));
+  });
+
+  test('a second listen() rejects with ERR_ALREADY_LISTENING; bad listen options throw before anything binds', async () => {
+    const udp = server({ type: 'udp4' });
+    await expect(udp.listen({ port: -1 })).rejects.toThrow(TypeError);
+    expect(udp.listening).toBe(false);
+    await udp.listen({ port: 0, host: '127.0.0.1' });
+    await expect(udp.listen({ port: 0 })).rejects.toMatchObject({ code: 'ERR_ALREADY_LISTENING' });
+    expect(udp.address()?.port).toBeGreaterThan(0);
   });
 });

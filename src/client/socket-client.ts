@@ -4,7 +4,7 @@ import { ConnectAbortedError, ListenerError, type SockframeError } from '../erro
 import { callGuarded, emitGuarded, isPeerFault, UnobservedFaults, type FaultSink } from '../dispatch';
 import { CHANNELS } from '../diagnostics';
 import { show } from '../options';
-import type { CloseReason } from '../connection';
+import type { CloseReason } from '../close-reason';
 import type { CloseOptions } from '../options';
 import type { Payload } from '../payload';
 

@@ -10,12 +10,8 @@ import {
   TlsVerificationError,
 } from '../errors';
 import { SlabArena } from '../write-batch';
-import {
-  Connection,
-  type CloseReason,
-  type ConnectionHandlers,
-  type ConnectionSettings,
-} from '../connection';
+import type { CloseReason } from '../close-reason';
+import { Connection, type ConnectionHandlers, type ConnectionSettings } from '../connection';
 import { encodePayload, WRITE_HIGH_WATER_MARK, type Payload } from '../payload';
 import { DEFAULT_MAX_HEADER_BYTES, DEFAULT_MAX_MESSAGE_SIZE } from '../framing/assembler';
 import { resolveFraming, type Framing, type FramingOption } from '../framing/framing';

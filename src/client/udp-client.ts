@@ -1,7 +1,8 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import { ConnectAbortedError, NotConnectedError, SocketError, type SockframeError } from '../errors';
-import { WRITE_HIGH_WATER_MARK, type Payload } from '../payload';
+import type { Payload } from '../payload';
+import { SendWindow } from '../send-window';
 import {
   checkUdpType,
   DatagramReader,
@@ -109,11 +110,8 @@ export class UdpClient extends SocketClient {
   private socket: Socket | undefined;
   private connecting: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
-  private pendingSends = 0;
-  /** Bytes handed to the socket whose send callback has not run yet. */
-  private bytesInFlight = 0;
-  private sendsSettled: (() => void) | undefined;
-  private needDrain = false;
+  /** Datagrams in flight; a send() that returned false is owed a 'drain' once they fall back. */
+  private readonly window = new SendWindow<UdpClient>();
 
   private datagramsIn = 0;
   private bytesIn = 0;
@@ -220,18 +218,11 @@ export class UdpClient extends SocketClient {
       );
     }
     const { data, size } = encodeDatagram(this.framing, payload, this.maxDatagram);
-    // Counted from the callbacks rather than asked of getSendQueueSize(), which Deno's node:dgram
-    // lacks (and which Node leaves at 0 while a datagram waits for its address lookup).
     socket.send(data, (err) => this.sendDone(err, size));
-    this.pendingSends++;
-    this.bytesInFlight += size;
+    this.window.sent(size);
     this.datagramsOut++;
     this.bytesOut += size;
-    if (this.bytesInFlight >= WRITE_HIGH_WATER_MARK) {
-      this.needDrain = true;
-      return false;
-    }
-    return true;
+    return this.window.answer(this);
   }
 
   /**
@@ -325,41 +316,22 @@ export class UdpClient extends SocketClient {
   }
 
   private sendDone(err: Error | null, size: number): void {
-    this.pendingSends--;
-    this.bytesInFlight -= size;
-    const socket = this.socket;
-    if (err !== null && socket !== undefined) this.reportError(new SocketError(err));
-    if (this.needDrain && socket !== undefined && this.bytesInFlight < WRITE_HIGH_WATER_MARK) {
-      this.needDrain = false;
-      this.dispatchSimple('drain');
-    }
-    if (this.pendingSends === 0) this.sendsSettled?.();
+    const due = this.window.done(size);
+    // Once closed, neither a late error nor a 'drain' is news to anyone.
+    if (this.socket === undefined) return;
+    if (err !== null) this.reportError(new SocketError(err));
+    if (due !== undefined) this.dispatchSimple('drain');
   }
 
   private async shutdown(socket: Socket | undefined, timeout: number): Promise<void> {
     if (socket !== undefined) {
-      await this.waitForSends(timeout);
+      const left = await this.window.settle(timeout);
+      if (left.datagrams > 0) this.log.warn(left, 'datagrams left unsent at the close timeout');
       await new Promise<void>((resolve) => socket.close(() => resolve()));
       this.log.info({ ...this.stats }, 'client closed');
       this.dispatchClose({ kind: 'closed' });
     } else {
       this.log.info('client closed');
     }
-  }
-
-  private waitForSends(timeout: number): Promise<void> {
-    if (this.pendingSends === 0) return Promise.resolve();
-    return new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
-        this.sendsSettled = undefined;
-        this.log.warn({ datagrams: this.pendingSends }, 'datagrams left unsent at the close timeout');
-        resolve();
-      }, timeout);
-      this.sendsSettled = () => {
-        clearTimeout(timer);
-        this.sendsSettled = undefined;
-        resolve();
-      };
-    });
   }
 }

@@ -280,9 +280,10 @@ export function fourByteField(framing: object): LengthFieldFraming | undefined {
   return fourByteFields.has(framing) ? (framing as LengthFieldFraming) : undefined;
 }
 
-let defaultFraming: LengthFieldFraming | undefined;
+/** `lengthField()`, made once: it is frozen and keeps no state, so all may share it. */
+const DEFAULT_FRAMING = lengthField();
 
-/** @internal `lengthField()`, made once: it is frozen and keeps no state, so all may share it. */
+/** @internal The default framing of every stream server and client, shared. */
 export function defaultLengthField(): LengthFieldFraming {
-  return (defaultFraming ??= lengthField());
+  return DEFAULT_FRAMING;
 }

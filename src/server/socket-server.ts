@@ -3,9 +3,11 @@ import type { Logger } from 'pino';
 import {
   AdapterMessageError,
   AdapterUnavailableError,
+  AlreadyListeningError,
   describe,
   ListenerError,
   NotConnectedError,
+  ServerClosedError,
   SockframeError,
 } from '../errors';
 import {
@@ -20,7 +22,7 @@ import {
 import { CHANNELS } from '../diagnostics';
 import { FLOOD_LOG_INTERVAL_MS, LogThrottle } from '../logger';
 import { checkCloseTimeout, type CloseOptions } from '../options';
-import type { CloseReason } from '../connection';
+import type { CloseReason } from '../close-reason';
 import type { ServerPeer } from '../peer';
 import { toBuffer, type Payload } from '../payload';
 import type { AdapterHooks, ServerAdapter } from '../adapters/adapter';
@@ -55,15 +57,22 @@ export interface ServerEvents<P, A> {
   notification: (peer: P, method: string, params: unknown) => void;
 }
 
+/** Where a server is in its life: listen() and close() move it on, each once. */
+export type ServerState = 'new' | 'listening' | 'closing' | 'closed';
+
 /**
- * What every server shares: typed events, the registry of open peers, listener isolation and
- * the subclass hooks. Subclass hooks run before the matching event's listeners.
+ * What every server shares: the listen and close lifecycle, typed events, the registry of open
+ * peers, listener isolation and the subclass hooks. Each transport (the stream servers, UDP)
+ * implements only its own part of the lifecycle: bind, start, unbind and shut down. Subclass
+ * hooks run before the matching event's listeners.
  */
 export abstract class SocketServer<P extends ServerPeer, L, A> extends TypedEmitter<ServerEvents<P, A>> {
   /** @internal Where every guarded call of this server's listeners and hooks reports a fault. */
   protected readonly listenerFaults: FaultSink<P> = {
     listenerFault: (thrown, event, peer) => this.listenerThrew(thrown, event, peer),
   };
+  private phase: ServerState = 'new';
+  private boundAddress: A | undefined = undefined;
   private closing: Promise<void> | undefined;
   protected readonly log: Logger;
   protected readonly registry = new Map<P['id'], P>();
@@ -152,8 +161,55 @@ export abstract class SocketServer<P extends ServerPeer, L, A> extends TypedEmit
     return this.registry;
   }
 
-  /** Starts listening; resolves with the bound address. */
-  abstract listen(options: L): Promise<A>;
+  /** True while listening and not closing. */
+  get listening(): boolean {
+    return this.phase === 'listening';
+  }
+
+  /** The bound address, or undefined when not listening yet. */
+  address(): A | undefined {
+    return this.boundAddress;
+  }
+
+  /** Where the server is in its life. */
+  protected get state(): ServerState {
+    return this.phase;
+  }
+
+  /**
+   * Attaches the adapter (if any), binds, and resolves with the bound address, once per server:
+   * a second call rejects with ERR_ALREADY_LISTENING, one after close() with ERR_SERVER_CLOSED.
+   * When binding fails the server can listen again; close() meanwhile makes it reject with
+   * ERR_SERVER_CLOSED and leaves nothing bound.
+   */
+  async listen(options: L): Promise<A> {
+    if (this.phase !== 'new') {
+      throw this.phase === 'listening'
+        ? new AlreadyListeningError()
+        : new ServerClosedError('The server is closed; create a new one to listen again.');
+    }
+    this.checkListen(options);
+    this.phase = 'listening';
+    try {
+      await this.attachAdapter();
+      // close() while the adapter was attaching: do not bind at all.
+      if (this.phase === 'listening') await this.bind(options);
+    } catch (err) {
+      await this.detachAdapter();
+      if (this.phase === 'listening') this.phase = 'new';
+      throw err;
+    }
+    if (this.phase !== 'listening') {
+      // close() was called while binding, and did not see what bind() took.
+      await this.unbind();
+      throw new ServerClosedError('The server was closed before it started listening.');
+    }
+    const address = this.started();
+    this.boundAddress = address;
+    this.log.info({ address, ...this.listenDetails() }, 'listening');
+    this.dispatchListening(address);
+    return address;
+  }
 
   /**
    * Stops accepting at once, lets peers finish, and resolves when all are closed; what is still
@@ -163,15 +219,44 @@ export abstract class SocketServer<P extends ServerPeer, L, A> extends TypedEmit
   close(options?: CloseOptions): Promise<void> {
     const timeout = checkCloseTimeout(options);
     // Refusals held back by the log's rate limit are reported before close() resolves.
-    this.closing ??= this.shutdown(timeout).finally(() => {
+    this.closing ??= this.closeOnce(timeout).finally(() => {
       this.dropLog.flush();
       if (CHANNELS.serverClosed.hasSubscribers) CHANNELS.serverClosed.publish({ server: this });
     });
     return this.closing;
   }
 
-  /** The transport's close, run once by close() with its validated timeout. */
-  protected abstract shutdown(timeout: number): Promise<void>;
+  private async closeOnce(timeout: number): Promise<void> {
+    const wasListening = this.phase === 'listening';
+    this.phase = 'closing';
+    await this.shutdown(timeout, wasListening);
+    await this.detachAdapter();
+    this.phase = 'closed';
+    this.log.info(this.closedDetails(), 'closed');
+  }
+
+  // The transport's part of the lifecycle.
+  /** Throws a TypeError for listen() options that cannot work, before anything starts. */
+  protected checkListen(_options: L): void {}
+  /** Binds; rejects with a SockframeError (or a TypeError for bad options). */
+  protected abstract bind(options: L): Promise<void>;
+  /** Releases what bind() took, when close() came while it ran. */
+  protected abstract unbind(): Promise<void>;
+  /** Starts serving on what bind() took; returns the bound address. */
+  protected abstract started(): A;
+  /**
+   * Closes peers and what bind() took; run once by close() with its validated timeout, before
+   * the adapter is released. `wasListening` is false when close() came before listen() finished.
+   */
+  protected abstract shutdown(timeout: number, wasListening: boolean): Promise<void>;
+  /** Fields of the 'listening' log record beside the address. */
+  protected listenDetails(): object {
+    return {};
+  }
+  /** Fields of the 'closed' log record. */
+  protected closedDetails(): object {
+    return {};
+  }
 
   /**
    * Sends one message to every open peer (that `filter` accepts); returns how many peers of this
@@ -189,9 +274,6 @@ export abstract class SocketServer<P extends ServerPeer, L, A> extends TypedEmit
 
   /** Sends one message to every open peer of this server (that `filter` accepts). */
   protected abstract broadcastLocal(payload: Payload, filter: ((peer: P) => boolean) | undefined): number;
-
-  /** The bound address, or undefined when not listening. */
-  abstract address(): A | undefined;
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();

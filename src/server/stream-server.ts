@@ -3,7 +3,6 @@ import type { Server, Socket } from 'node:net';
 import { devNull } from 'node:os';
 import {
   AddressInUseError,
-  AlreadyListeningError,
   FramingHookError,
   ServerClosedError,
   SocketError,
@@ -303,7 +302,6 @@ export abstract class StreamServer<
   private nextId = 0;
   /** Counters of the connections that have closed (the open ones are summed when read). */
   private readonly closedTotals = { bytesIn: 0, bytesOut: 0, messagesIn: 0, messagesOut: 0 };
-  private state: 'new' | 'listening' | 'closing' | 'closed' = 'new';
   /**
    * Out of file descriptors, libuv accepts and at once closes every connection that arrives, and
    * Node hears nothing of it; so a listening server checks that it can open one, once a second.
@@ -311,7 +309,6 @@ export abstract class StreamServer<
   private descriptorCheck: NodeJS.Timeout | undefined;
   /** The code (EMFILE, ENFILE) while the process is out of descriptors; reported once per episode. */
   private descriptorShortage: string | undefined;
-  private boundAddress: A | undefined;
 
   /** Accepted sockets are made half-open, so replies reach peers that have ended their side. */
   protected constructor(
@@ -419,42 +416,16 @@ export abstract class StreamServer<
   protected abstract readyEvent(): 'connection' | 'secureConnection';
   /** Turns the net.Server's address into this server's address type. */
   protected abstract shapeAddress(): A;
-  /** Binds the server; rejects with a SockframeError. */
-  protected abstract bind(options: L): Promise<void>;
   /** Runs after the net.Server has closed (removes socket files). */
   protected afterClose(): void {}
 
-  address(): A | undefined {
-    return this.boundAddress;
+  /** close() came while binding: the net.Server stops listening, leaving nothing behind. */
+  protected async unbind(): Promise<void> {
+    if (this.server.listening) await new Promise((resolve) => this.server.close(resolve));
+    this.afterClose();
   }
 
-  /** True while listening and not closing. */
-  get listening(): boolean {
-    return this.state === 'listening';
-  }
-
-  async listen(options: L): Promise<A> {
-    if (this.state !== 'new') {
-      throw this.state === 'listening'
-        ? new AlreadyListeningError()
-        : new ServerClosedError('The server is closed; create a new one to listen again.');
-    }
-    this.state = 'listening';
-    try {
-      await this.attachAdapter();
-      // close() while the adapter was attaching: do not bind at all.
-      if (this.state === 'listening') await this.bind(options);
-    } catch (err) {
-      await this.detachAdapter();
-      if (this.state === 'listening') this.state = 'new';
-      throw err;
-    }
-    if (this.state !== 'listening') {
-      // close() was called while binding: do not leave a listening socket behind.
-      if (this.server.listening) await new Promise((resolve) => this.server.close(resolve));
-      this.afterClose();
-      throw new ServerClosedError('The server was closed before it started listening.');
-    }
+  protected started(): A {
     this.server.on('error', (err) => {
       if (isOutOfDescriptors(err)) this.noteDescriptorShortage(err);
       else this.reportError(new SocketError(err), undefined);
@@ -463,10 +434,7 @@ export abstract class StreamServer<
       this.descriptorCheck = setInterval(() => this.checkDescriptors(), DESCRIPTOR_CHECK_INTERVAL_MS);
       this.descriptorCheck.unref();
     }
-    this.boundAddress = this.shapeAddress();
-    this.log.info({ address: this.boundAddress }, 'listening');
-    this.dispatchListening(this.boundAddress);
-    return this.boundAddress;
+    return this.shapeAddress();
   }
 
   protected broadcastLocal(
@@ -583,9 +551,7 @@ export abstract class StreamServer<
     this.reportError(new SocketError(cause), undefined);
   }
 
-  protected async shutdown(timeout: number): Promise<void> {
-    const wasListening = this.state === 'listening';
-    this.state = 'closing';
+  protected async shutdown(timeout: number, wasListening: boolean): Promise<void> {
     clearInterval(this.descriptorCheck);
     this.descriptorCheck = undefined;
     const serverClosed = new Promise<void>((resolve) => {
@@ -617,9 +583,6 @@ export abstract class StreamServer<
     await Promise.all(open.map((conn) => conn.whenClosed()));
     await serverClosed;
     this.afterClose();
-    await this.detachAdapter();
-    this.state = 'closed';
-    this.log.info('closed');
   }
 
   private accept(socket: Socket): void {

@@ -119,8 +119,8 @@ export class TlsServer<Data = unknown, Local = unknown, Remote = unknown> extend
   }
 
   /** Failed handshakes held back by the log's rate limit are logged before close() resolves. */
-  protected override async shutdown(timeout: number): Promise<void> {
-    await super.shutdown(timeout);
+  protected override async shutdown(timeout: number, wasListening: boolean): Promise<void> {
+    await super.shutdown(timeout, wasListening);
     this.handshakeLog.flush();
   }
 

@@ -4,13 +4,12 @@ import {
   ListenerError,
   NotConnectedError,
   NotListeningError,
-  ServerClosedError,
-  AlreadyListeningError,
   SocketError,
   type SockframeError,
 } from '../errors';
-import type { CloseReason } from '../connection';
-import { WRITE_HIGH_WATER_MARK, type Payload } from '../payload';
+import type { CloseReason } from '../close-reason';
+import type { Payload } from '../payload';
+import { SendWindow } from '../send-window';
 import {
   checkUdpType,
   DatagramReader,
@@ -155,8 +154,6 @@ export interface UdpServerStats {
 
 const MAX_SWEEP_INTERVAL_MS = 5_000;
 
-type State = 'new' | 'listening' | 'closing' | 'closed';
-
 /**
  * A UDP server over node:dgram with the same events as the stream servers: a peer is an
  * address:port that sent a datagram, kept in a table bounded by `maxPeers` and expired after
@@ -179,15 +176,9 @@ export class UdpServer<Data = unknown> extends SocketServer<UdpPeer<Data>, UdpLi
   private readonly owner: UdpPeerOwner<Data>;
 
   private socket: Socket | undefined;
-  private state: State = 'new';
-  private boundAddress: UdpAddress | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
-  /** Sends handed to the socket whose callback has not run yet, and their bytes. */
-  private pendingSends = 0;
-  private bytesInFlight = 0;
-  /** Peers whose send() returned false: each gets a 'drain' once the bytes in flight fall back. */
-  private readonly owedDrain = new Set<UdpPeer<Data>>();
-  private sendsSettled: (() => void) | undefined;
+  /** Datagrams in flight; peers whose send() returned false get a 'drain' once they fall back. */
+  private readonly window = new SendWindow<UdpPeer<Data>>();
   /** One sender can make rejections as fast as it can send: their records are rate-limited. */
   private readonly rejectLog = new LogThrottle<{ err: SockframeError; peer: UdpPeer<Data> }>(
     FLOOD_LOG_INTERVAL_MS,
@@ -250,11 +241,6 @@ export class UdpServer<Data = unknown> extends SocketServer<UdpPeer<Data>, UdpLi
     return this.registry;
   }
 
-  /** True while listening and not closing. */
-  get listening(): boolean {
-    return this.state === 'listening';
-  }
-
   /** The largest datagram this server's socket type can send. */
   get maxDatagramSize(): number {
     return this.maxDatagram;
@@ -274,52 +260,46 @@ export class UdpServer<Data = unknown> extends SocketServer<UdpPeer<Data>, UdpLi
     };
   }
 
-  address(): UdpAddress | undefined {
-    return this.boundAddress;
+  override listen(options: UdpListenOptions = {}): Promise<UdpAddress> {
+    return super.listen(options);
   }
 
-  async listen(options: UdpListenOptions = {}): Promise<UdpAddress> {
-    if (this.state !== 'new') {
-      throw this.state === 'listening'
-        ? new AlreadyListeningError()
-        : new ServerClosedError('The server is closed; create a new one to listen again.');
-    }
-    if (typeof options !== 'object' || options === null) {
-      throw new TypeError(`UdpServer.listen() takes an options object; got ${show(options)}.`);
-    }
-    const port = options.port === undefined ? 0 : checkPort('port', options.port, 0);
-    const host = checkString('host', options.host, undefined);
-    this.state = 'listening';
-    try {
-      await this.attachAdapter();
-    } catch (err) {
-      await this.detachAdapter();
-      if (this.state === 'listening') this.state = 'new';
-      throw err;
-    }
-    if (this.state !== 'listening') throw new ServerClosedError('The server was closed while binding.');
+  protected override checkListen(options: UdpListenOptions): void {
+    listenTarget(options);
+  }
+
+  protected async bind(options: UdpListenOptions): Promise<void> {
+    const { port, host } = listenTarget(options);
     const socket = createSocket({ type: this.type, ...this.socketOptions });
     try {
       await bindSocket(socket, port, host);
     } catch (err) {
-      await this.detachAdapter();
-      if (this.state === 'listening') this.state = 'new';
       socket.close();
       throw err;
     }
-    if (this.state !== 'listening') {
-      // close() was called while binding; it did not see the socket.
-      socket.close();
-      throw new ServerClosedError('The server was closed while binding.');
-    }
     this.socket = socket;
+  }
+
+  protected unbind(): Promise<void> {
+    this.socket?.close();
+    this.socket = undefined;
+    return Promise.resolve();
+  }
+
+  protected started(): UdpAddress {
+    const socket = this.socket as Socket;
     socket.on('message', (datagram: Buffer, rinfo: RemoteInfo) => this.onDatagram(datagram, rinfo));
     socket.on('error', (err) => this.reportError(new SocketError(err), undefined));
     const bound = socket.address();
-    this.boundAddress = { address: bound.address, port: bound.port, family: bound.family };
-    this.log.info({ address: this.boundAddress, maxPeers: this.maxPeers }, 'listening');
-    this.dispatchListening(this.boundAddress);
-    return this.boundAddress;
+    return { address: bound.address, port: bound.port, family: bound.family };
+  }
+
+  protected override listenDetails(): object {
+    return { maxPeers: this.maxPeers };
+  }
+
+  protected override closedDetails(): object {
+    return { ...this.stats };
   }
 
   protected broadcastLocal(payload: Payload, filter: ((peer: UdpPeer<Data>) => boolean) | undefined): number {
@@ -430,9 +410,7 @@ export class UdpServer<Data = unknown> extends SocketServer<UdpPeer<Data>, UdpLi
     if (!peer.isOpen) throw new NotConnectedError(`Peer ${peer.id} is closed`);
     const { data, size } = encodeDatagram(this.framing, payload, this.maxDatagram);
     this.transmit(peer, data, size);
-    if (this.bytesInFlight < WRITE_HIGH_WATER_MARK) return true;
-    this.owedDrain.add(peer);
-    return false;
+    return this.window.answer(peer);
   }
 
   /**
@@ -442,25 +420,20 @@ export class UdpServer<Data = unknown> extends SocketServer<UdpPeer<Data>, UdpLi
    */
   private transmit(peer: UdpPeer<Data>, data: Buffer | readonly Buffer[], size: number): void {
     (this.socket as Socket).send(data, peer.port, peer.address, (err) => this.sendDone(peer, err, size));
-    this.pendingSends++;
-    this.bytesInFlight += size;
+    this.window.sent(size);
     this.datagramsOut++;
     this.bytesOut += size;
     peer.noteSent(size);
   }
 
   private sendDone(peer: UdpPeer<Data>, err: Error | null, size: number): void {
-    this.pendingSends--;
-    this.bytesInFlight -= size;
+    const due = this.window.done(size);
     if (err !== null && this.state !== 'closed') this.reportError(new SocketError(err), peer);
-    if (this.owedDrain.size > 0 && this.bytesInFlight < WRITE_HIGH_WATER_MARK) this.drainPeers();
-    if (this.pendingSends === 0) this.sendsSettled?.();
+    if (due !== undefined) this.drainPeers(due);
   }
 
   /** 'drain' on every open peer whose send() returned false. */
-  private drainPeers(): void {
-    const peers = [...this.owedDrain];
-    this.owedDrain.clear();
+  private drainPeers(peers: readonly UdpPeer<Data>[]): void {
     for (const peer of peers) {
       if (!peer.isOpen) continue;
       try {
@@ -482,7 +455,7 @@ export class UdpServer<Data = unknown> extends SocketServer<UdpPeer<Data>, UdpLi
     if (!peer.isOpen) return;
     peer.markClosed();
     this.registry.delete(peer.id);
-    this.owedDrain.delete(peer);
+    this.window.forget(peer);
     if (reason.kind === 'expired') this.expired++;
     if (this.registry.size === 0) this.stopSweep();
     if (this.log.isLevelEnabled('debug')) this.logPeerClosed(peer, reason);
@@ -536,35 +509,16 @@ export class UdpServer<Data = unknown> extends SocketServer<UdpPeer<Data>, UdpLi
    */
   protected async shutdown(timeout: number): Promise<void> {
     const socket = this.socket;
-    this.state = 'closing';
     this.stopSweep();
     this.log.info({ peers: this.registry.size, timeoutMs: timeout }, 'closing');
     for (const peer of [...this.registry.values()]) this.closePeer(peer, { kind: 'server-closing' });
     this.rejectLog.flush();
     if (socket !== undefined) {
-      await this.waitForSends(timeout);
+      const left = await this.window.settle(timeout);
+      if (left.datagrams > 0) this.log.warn(left, 'datagrams left unsent at the close timeout');
       await new Promise<void>((resolve) => socket.close(() => resolve()));
       this.socket = undefined;
     }
-    await this.detachAdapter();
-    this.state = 'closed';
-    this.log.info({ ...this.stats }, 'closed');
-  }
-
-  private waitForSends(timeout: number): Promise<void> {
-    if (this.pendingSends === 0) return Promise.resolve();
-    return new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
-        this.sendsSettled = undefined;
-        this.log.warn({ datagrams: this.pendingSends }, 'datagrams left unsent at the close timeout');
-        resolve();
-      }, timeout);
-      this.sendsSettled = () => {
-        clearTimeout(timer);
-        this.sendsSettled = undefined;
-        resolve();
-      };
-    });
   }
 
   /** Runs a socket option call; programmer mistakes stay TypeErrors, system refusals become ERR_SOCKET. */
@@ -580,6 +534,18 @@ export class UdpServer<Data = unknown> extends SocketServer<UdpPeer<Data>, UdpLi
       throw new SocketError(err);
     }
   }
+}
+
+/** listen()'s options checked: the port (0: any free one) and host to bind. */
+function listenTarget(options: unknown): { port: number; host: string | undefined } {
+  if (typeof options !== 'object' || options === null) {
+    throw new TypeError(`UdpServer.listen() takes an options object; got ${show(options)}.`);
+  }
+  const { port, host } = options as UdpListenOptions;
+  return {
+    port: port === undefined ? 0 : checkPort('port', port, 0),
+    host: checkString('host', host, undefined),
+  };
 }
 
 /** Binds a dgram socket, mapping EADDRINUSE to AddressInUseError. */
