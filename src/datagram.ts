@@ -8,7 +8,7 @@ import {
 import { toBuffer, type Payload } from './payload';
 import { MessageAssembler } from './framing/assembler';
 import { resolveFraming, type Framing, type FramingOption } from './framing/framing';
-import { show } from './options';
+import { checkSize, show } from './options';
 
 /** The two UDP socket types. */
 export type UdpType = 'udp4' | 'udp6';
@@ -129,6 +129,23 @@ export class DatagramReader {
     }
     return this.decoder === undefined ? datagram : this.decoder.decode(datagram);
   }
+}
+
+/** SO_RCVBUF and SO_SNDBUF as given to a UDP endpoint, checked; the system's where not given. */
+export interface BufferSizes {
+  recvBufferSize?: number;
+  sendBufferSize?: number;
+}
+
+export function checkBufferSizes(options: BufferSizes): BufferSizes {
+  const sizes: BufferSizes = {};
+  if (options.recvBufferSize !== undefined) {
+    sizes.recvBufferSize = checkSize('recvBufferSize', options.recvBufferSize, 0);
+  }
+  if (options.sendBufferSize !== undefined) {
+    sizes.sendBufferSize = checkSize('sendBufferSize', options.sendBufferSize, 0);
+  }
+  return sizes;
 }
 
 /**

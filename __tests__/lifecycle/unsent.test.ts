@@ -10,21 +10,10 @@ import { connect as netConnect, type Socket } from 'node:net';
 import { TcpClient, type CloseReason, type Connection, type TcpServerOptions } from 'sockframe';
 import { Resources, waitUntil } from '../helpers/net';
 import { startTcp } from '../server/support';
+import { prng as seeded } from '../stress/support';
 
 const resources = new Resources();
 afterEach(() => resources.closeAll());
-
-/** mulberry32: a small seeded generator, so that a failing run can be repeated from its seed. */
-function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A payload whose bytes say which message it is and where in it they are. */
 function payload(index: number, size: number): Buffer {

@@ -4,7 +4,9 @@ import { ConnectAbortedError, NotConnectedError, SocketError, type SockframeErro
 import type { Payload } from '../payload';
 import { SendWindow } from '../send-window';
 import {
+  checkBufferSizes,
   checkUdpType,
+  type BufferSizes,
   DatagramReader,
   encodeDatagram,
   maxDatagramSize,
@@ -102,7 +104,7 @@ export class UdpClient extends SocketClient {
   private readonly host: string;
   private readonly port: number;
   private readonly local: { address?: string; port: number } | undefined;
-  private readonly bufferSizes: { recvBufferSize?: number; sendBufferSize?: number };
+  private readonly bufferSizes: BufferSizes;
   private readonly framing: Framing | undefined;
   private readonly reader: DatagramReader;
   private readonly maxDatagram: number;
@@ -142,14 +144,7 @@ export class UdpClient extends SocketClient {
       localAddress === undefined && localPort === undefined
         ? undefined
         : { ...(localAddress === undefined ? {} : { address: localAddress }), port: localPort ?? 0 };
-    this.bufferSizes = {
-      ...(options.recvBufferSize === undefined
-        ? {}
-        : { recvBufferSize: checkSize('recvBufferSize', options.recvBufferSize, 0) }),
-      ...(options.sendBufferSize === undefined
-        ? {}
-        : { sendBufferSize: checkSize('sendBufferSize', options.sendBufferSize, 0) }),
-    };
+    this.bufferSizes = checkBufferSizes(options);
     this.maxDatagram = maxDatagramSize(type);
     this.framing = resolveDatagramFraming(options.framing);
     this.reader = new DatagramReader(

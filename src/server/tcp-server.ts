@@ -36,13 +36,18 @@ export class TcpServer<Data = unknown, Local = unknown, Remote = unknown> extend
   }
 
   protected bind(options: TcpListenOptions = {}): Promise<void> {
-    const { port = 0, host, backlog, ipv6Only } = options;
-    return this.listenNet({ port, host, backlog, ipv6Only }, `${host ?? '*'}:${port}`);
+    return this.listenNet(...inetListen(options));
   }
 
   protected shapeAddress(): TcpAddress {
     return shapeInetAddress(this.server);
   }
+}
+
+/** What net.Server.listen() takes for a TCP or TLS server, and the address as errors name it. */
+export function inetListen(options: TcpListenOptions = {}): [options: object, describe: string] {
+  const { port = 0, host, backlog, ipv6Only } = options;
+  return [{ port, host, backlog, ipv6Only }, `${host ?? '*'}:${port}`];
 }
 
 export function shapeInetAddress(server: Server): TcpAddress {

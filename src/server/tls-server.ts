@@ -3,7 +3,7 @@ import { SocketError } from '../errors';
 import { FLOOD_LOG_INTERVAL_MS, LogThrottle } from '../logger';
 import { checkOptionKeys, checkTime, TLS_COMMON_PASSTHROUGH_NAMES } from '../options';
 import { STREAM_SERVER_KEYS, StreamServer, type StreamServerOptions } from './stream-server';
-import { shapeInetAddress, type TcpAddress, type TcpListenOptions } from './tcp-server';
+import { inetListen, shapeInetAddress, type TcpAddress, type TcpListenOptions } from './tcp-server';
 
 /**
  * The node:tls server options TlsServer passes through: exactly those `tls.createServer()` reads
@@ -129,8 +129,7 @@ export class TlsServer<Data = unknown, Local = unknown, Remote = unknown> extend
   }
 
   protected bind(options: TcpListenOptions = {}): Promise<void> {
-    const { port = 0, host, backlog, ipv6Only } = options;
-    return this.listenNet({ port, host, backlog, ipv6Only }, `${host ?? '*'}:${port}`);
+    return this.listenNet(...inetListen(options));
   }
 
   protected shapeAddress(): TcpAddress {

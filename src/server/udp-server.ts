@@ -11,7 +11,9 @@ import type { CloseReason } from '../close-reason';
 import type { Payload } from '../payload';
 import { SendWindow } from '../send-window';
 import {
+  checkBufferSizes,
   checkUdpType,
+  type BufferSizes,
   DatagramReader,
   encodeDatagram,
   maxDatagramSize,
@@ -167,12 +169,7 @@ export class UdpServer<Data = unknown> extends SocketServer<UdpPeer<Data>, UdpLi
   private readonly maxDatagram: number;
   private readonly framing: Framing | undefined;
   private readonly reader: DatagramReader;
-  private readonly socketOptions: {
-    reuseAddr: boolean;
-    ipv6Only: boolean;
-    recvBufferSize?: number;
-    sendBufferSize?: number;
-  };
+  private readonly socketOptions: { reuseAddr: boolean; ipv6Only: boolean } & BufferSizes;
   private readonly owner: UdpPeerOwner<Data>;
 
   private socket: Socket | undefined;
@@ -223,12 +220,7 @@ export class UdpServer<Data = unknown> extends SocketServer<UdpPeer<Data>, UdpLi
     this.socketOptions = {
       reuseAddr: checkBoolean('reuseAddr', options.reuseAddr, UDP_SERVER_DEFAULTS.reuseAddr),
       ipv6Only,
-      ...(options.recvBufferSize === undefined
-        ? {}
-        : { recvBufferSize: checkSize('recvBufferSize', options.recvBufferSize, 0) }),
-      ...(options.sendBufferSize === undefined
-        ? {}
-        : { sendBufferSize: checkSize('sendBufferSize', options.sendBufferSize, 0) }),
+      ...checkBufferSizes(options),
     };
     this.owner = {
       sendTo: (peer, payload) => this.sendTo(peer, payload),
