@@ -467,7 +467,8 @@ export class RpcPeer {
       this.start(call);
       return;
     }
-    // Here the connection's reading would pause until a slot frees; meanwhile the excess waits.
+    // Reading goes on: pausing it would hold back the responses running handlers may be awaiting
+    // from this peer. The excess waits, up to maxQueuedCalls.
     if (this.waiting.length >= this.options.maxQueuedCalls) {
       answer(
         errorResponse(id, RPC_CODES.OVERLOADED, 'Too many calls waiting: the call was not run', {
