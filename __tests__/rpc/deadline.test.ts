@@ -1,8 +1,9 @@
 // Call timeouts share one timer per connection, armed for the earliest deadline: each call still
 // times out on its own deadline, whatever the order its timeouts were given in, and answered
 // calls leave nothing behind.
-import { delimited, jsonRpc, TcpClient, TcpServer, type SockframeError } from 'sockframe';
+import { delimited, jsonRpc, TcpServer, type SockframeError } from 'sockframe';
 import { delay, Resources } from '../helpers/net';
+import { rpcClient } from './support';
 
 const resources = new Resources();
 afterEach(() => resources.closeAll());
@@ -25,18 +26,9 @@ async function start(callTimeout?: number) {
   );
   server.handle('now', ({ n }) => n);
   const { port } = await server.listen({ port: 0, host: '127.0.0.1' });
-  const client = resources.add(
-    new TcpClient({
-      port,
-      host: '127.0.0.1',
-      framing: delimited(),
-      rpc: jsonRpc<unknown, Api>(callTimeout === undefined ? {} : { callTimeout }),
-    }),
-    (c) => c.close({ timeout: 200 }),
-  );
   const errors: SockframeError[] = [];
-  client.on('error', (err) => errors.push(err));
-  await client.connect();
+  const rpc = jsonRpc<unknown, Api>(callTimeout === undefined ? {} : { callTimeout });
+  const client = await rpcClient(resources, port, rpc, errors);
   return { client, cancelled, errors };
 }
 
