@@ -643,13 +643,16 @@ export class RpcPeer {
     // A handler that answers at once finishes inside start(): the outer loop goes on, unnested.
     if (this.draining) return;
     this.draining = true;
-    while (this.runningCount < this.options.maxConcurrentCalls && this.waiting.length > 0) {
-      const next = this.waiting.shift() as IncomingCall;
-      this.conn.handlerSettled(); // counted again by start()
-      if (this.closed) continue;
-      this.start(next);
+    try {
+      while (this.runningCount < this.options.maxConcurrentCalls && this.waiting.length > 0) {
+        const next = this.waiting.shift() as IncomingCall;
+        this.conn.handlerSettled(); // counted again by start()
+        if (this.closed) continue;
+        this.start(next);
+      }
+    } finally {
+      this.draining = false;
     }
-    this.draining = false;
   }
 
   /** `$/cancelRequest`: a waiting call is answered as cancelled; a running one has its signal aborted. */
