@@ -52,7 +52,9 @@ export type WorkloadId =
   | 'churn'
   | 'idle'
   | 'fanout-broadcast'
-  | 'fanout-each';
+  | 'fanout-each'
+  | 'rpc-1'
+  | 'rpc-32';
 
 /**
  * The server side of the fan-out workload: it holds connections that each opened with a greeting

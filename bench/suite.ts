@@ -17,6 +17,7 @@ import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { suiteChart } from './chart';
 import { BARE_NET, CONTENDERS, type Contender, type WorkloadId } from './contenders';
+import { JAYSON, RPC_NOTE, RPC_ROWS, rpcSkip, rpcWorkloads } from './rpc';
 import { formatRate, markdownTable, median, progress } from './stats';
 
 // ------------------------------------------------------------------------ options
@@ -37,6 +38,7 @@ const CHURN_MS = quick ? 200 : 1500;
 const LATENCY_COUNT = quick ? 1000 : 20_000;
 const IDLE_CONNECTIONS = quick ? 300 : 10_000;
 const FANOUT_MS = quick ? 150 : 1500;
+const RPC_MS = quick ? 200 : 1500;
 const FANOUT_CONNECTIONS = 1000;
 /** Messages to every connection per JS turn in the fan-out workload. */
 const FANOUT_BURST = 8;
@@ -408,6 +410,7 @@ const WORKLOADS: Workload[] = [
     run: fanout('each'),
     reference: CONTENDERS[0] as Contender,
   },
+  ...rpcWorkloads(CONTENDERS[0] as Contender, { ms: RPC_MS, warmup: WARMUP_MS }, withWorkers),
 ];
 
 // ------------------------------------------------------------------------ table rows
@@ -622,6 +625,7 @@ const ROWS: RowSpec[] = [
     higherIsBetter: false,
     format: mib,
   },
+  ...RPC_ROWS,
 ];
 
 // ------------------------------------------------------------------------ running
@@ -631,7 +635,7 @@ type Measured = Map<WorkloadId, Map<string, (Metrics | undefined)[]>>;
 /** Per workload, per contender: why it has no result. */
 type Missing = Map<WorkloadId, Map<string, string>>;
 
-const contenders = CONTENDERS.filter(
+const contenders = [...CONTENDERS, JAYSON].filter(
   (c) => onlyContenders === undefined || c.name === 'baseline' || onlyContenders.includes(c.name),
 );
 const workloads = WORKLOADS.filter(
@@ -655,7 +659,7 @@ async function runAll(): Promise<{ measured: Measured; missing: Missing; seconds
     measured.set(workload.id, results);
     missing.set(workload.id, why);
     for (const c of field) {
-      const reason = c.unsupported[workload.id];
+      const reason = c.unsupported[workload.id] ?? rpcSkip(c.name, workload.id);
       if (reason !== undefined) why.set(c.name, reason);
     }
     for (let round = 0; round < rounds; round++) {
@@ -731,7 +735,7 @@ function summarise(measured: Measured, missing: Missing): Row[] {
 
 /** A row title without its footnote mark. */
 function plain(title: string): string {
-  return title.replace(/ [¹²³]$/, '');
+  return title.replace(/ [¹²³⁴]$/, '');
 }
 
 function meets(row: Row): boolean | undefined {
@@ -740,7 +744,7 @@ function meets(row: Row): boolean | undefined {
   return row.higherIsBetter ? ratio >= row.target : ratio <= row.target;
 }
 
-const PEERS = ['frame-stream', 'length-prefixed-stream', 'node-ipc', 'zeromq'];
+const PEERS = ['frame-stream', 'length-prefixed-stream', 'node-ipc', 'zeromq', 'jayson'];
 
 /** Peers ahead of sockframe on this row, by their median ratio to the same reference. */
 function peersAhead(row: Row): string[] {
@@ -853,6 +857,7 @@ async function main(): Promise<void> {
           `³ Fan-out rows: one server, ${fanoutConnections} connections from one client process, ${FANOUT_BURST} messages of 1 KiB to every connection per JS turn (broadcast(): the same message to all; send(): each connection its own), waiting for \`drain\` on connections with 256 KiB or more unsent; messages delivered per second over all connections. The client decodes every stream itself and checks every byte (connection, sequence, body): one wrong byte fails the row.`,
         ]
       : []),
+    ...(rows.some((r) => r.workload.startsWith('rpc-')) ? [RPC_NOTE] : []),
     ...footnotes.map((note, i) => `[${i + 1}] n/a — ${footnoteText(note)}`),
     ...notes,
     '',

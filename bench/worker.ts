@@ -26,6 +26,7 @@
  *                  connections}                     contender) and checks every byte of every
  *                                                   stream (bench/fanout.ts); exits 1 with what
  *                                                   mismatched, or says "RESULT" once all ended
+ *   rpc-server, rpc-client                           the request/response workload: bench/rpc-worker.ts
  */
 import { once } from 'node:events';
 import { readdirSync } from 'node:fs';
@@ -48,6 +49,7 @@ import {
   fanoutMessage,
   type FanoutEvents,
 } from './fanout';
+import { rpcRole } from './rpc-worker';
 
 interface Job {
   role: string;
@@ -62,6 +64,7 @@ interface Job {
   connections?: number;
   burst?: number;
   mode?: string;
+  inflight?: number;
 }
 
 const ECHO_SIZE = 64;
@@ -469,6 +472,7 @@ async function fanoutClient(port: number, connections: number, broadcast: boolea
 
 async function main(): Promise<void> {
   const job = JSON.parse(process.argv[2] ?? '{}') as Job;
+  if (job.role.startsWith('rpc-')) return rpcRole(job);
   const c = contenderNamed(job.contender);
   switch (job.role) {
     case 'server':

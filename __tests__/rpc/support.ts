@@ -1,5 +1,21 @@
 import { connect, type Socket } from 'node:net';
+import { delimited, TcpClient, type JsonRpc, type SockframeError } from 'sockframe';
 import type { Resources } from '../helpers/net';
+
+/** A connected newline-delimited JSON-RPC client on 127.0.0.1, closed after the test; its errors collected. */
+export async function rpcClient<Local, Remote>(
+  resources: Resources,
+  port: number,
+  rpc: JsonRpc<Local, Remote>,
+  errors: SockframeError[] = [],
+): Promise<TcpClient<Local, Remote>> {
+  const client = resources.add(new TcpClient({ port, host: '127.0.0.1', framing: delimited(), rpc }), (c) =>
+    c.close({ timeout: 500 }),
+  );
+  client.on('error', (err) => errors.push(err));
+  await client.connect();
+  return client;
+}
 
 /** A JSON-RPC peer written against the wire directly: newline-delimited JSON over a plain socket. */
 export class LinePeer {

@@ -513,7 +513,9 @@ export abstract class StreamClient<Local = unknown, Remote = unknown> extends So
     const expired = new Promise<boolean>((resolve) => {
       timer = setTimeout(() => resolve(true), timeout);
     });
-    const timedOut = await Promise.race([conn.close({ timeout }).then(() => false), expired]);
+    // Graceful, as a server's close: handlers of the server's calls still running (rpc) get their
+    // responses written before our side ends; reading goes on meanwhile.
+    const timedOut = await Promise.race([conn.closeFor('closed').then(() => false), expired]);
     clearTimeout(timer);
     if (!timedOut) return;
     this.log.warn(

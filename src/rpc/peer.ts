@@ -98,7 +98,9 @@ interface PendingCall {
   readonly method: string;
   resolve(value: unknown): void;
   reject(err: SockframeError): void;
-  timer: NodeJS.Timeout | undefined;
+  /** When it times out (performance.now() ms); 0: never. */
+  deadline: number;
+  readonly timeout: number;
   signal: AbortSignal | undefined;
   onAbort: (() => void) | undefined;
 }
@@ -109,7 +111,47 @@ interface IncomingCall {
   readonly params: unknown;
   readonly entry: Registered;
   readonly answer: (response: object) => void;
-  controller: AbortController | undefined;
+  context: CallContext | undefined;
+}
+
+/**
+ * What a handler gets besides its params. Its AbortController is made only when the handler reads
+ * `signal` (most never do, and one costs more than the rest of a small call); an abort before
+ * that is remembered and applied then.
+ */
+class CallContext implements HandlerContext<Connection> {
+  readonly conn: Connection;
+  readonly id: RpcId | undefined;
+  private controller: AbortController | undefined = undefined;
+  private abortedEarly = false;
+  private reason: unknown = undefined;
+
+  constructor(conn: Connection, id: RpcId | undefined) {
+    this.conn = conn;
+    this.id = id;
+  }
+
+  get signal(): AbortSignal {
+    let controller = this.controller;
+    if (controller === undefined) {
+      controller = this.controller = new AbortController();
+      if (this.abortedEarly) controller.abort(this.reason);
+    }
+    return controller.signal;
+  }
+
+  get aborted(): boolean {
+    return this.controller === undefined ? this.abortedEarly : this.controller.signal.aborted;
+  }
+
+  abort(reason: unknown): void {
+    if (this.controller !== undefined) {
+      this.controller.abort(reason);
+    } else if (!this.abortedEarly) {
+      this.abortedEarly = true;
+      this.reason = reason;
+    }
+  }
 }
 
 /** Ids of calls given up on (aborted, timed out) whose late responses are dropped quietly. */
@@ -135,9 +177,13 @@ export class RpcPeer {
   /** Incoming calls whose handlers run, by id. */
   private readonly running = new Map<RpcId, IncomingCall>();
   private runningCount = 0;
+  private draining = false;
   /** Incoming calls waiting for a slot, in arrival order. */
   private readonly waiting: IncomingCall[] = [];
   private heartbeatTimer: NodeJS.Timeout | undefined;
+  /** Fires at `timerDeadline`, the earliest deadline of the pending calls when it was armed. */
+  private deadlineTimer: NodeJS.Timeout | undefined;
+  private timerDeadline = 0;
   private pinging = false;
   private closed = false;
   /** While set, the first request goes to it, and nothing else is served before it settles. */
@@ -207,10 +253,8 @@ export class RpcPeer {
       return Promise.reject(new ConnectionLostError(method, false, err));
     }
     return new Promise<unknown>((resolve, reject) => {
-      const call: PendingCall = { method, resolve, reject, timer: undefined, signal, onAbort: undefined };
-      if (timeout > 0) {
-        call.timer = setTimeout(() => this.giveUp(id, new RequestTimeoutError(method, timeout)), timeout);
-      }
+      const call: PendingCall = { method, resolve, reject, deadline: 0, timeout, signal, onAbort: undefined };
+      if (timeout > 0) this.watchDeadline(call, timeout);
       if (signal !== undefined) {
         call.onAbort = () => this.giveUp(id, new RequestAbortedError(method, signal.reason));
         signal.addEventListener('abort', call.onAbort, { once: true });
@@ -247,8 +291,41 @@ export class RpcPeer {
 
   private settle(id: number, call: PendingCall): void {
     this.pending.delete(id);
-    if (call.timer !== undefined) clearTimeout(call.timer);
     if (call.onAbort !== undefined) call.signal?.removeEventListener('abort', call.onAbort);
+  }
+
+  /**
+   * One timer per connection, armed for the earliest deadline, instead of one per call: a timer
+   * made and cleared for every call costs more than a small call itself when calls go one at a
+   * time (Node then drops and remakes its timer list each call). Answered calls leave the timer
+   * as it is; when it fires, the calls past their deadline are given up and it is armed again.
+   */
+  private watchDeadline(call: PendingCall, timeout: number): void {
+    const now = performance.now();
+    call.deadline = now + timeout;
+    if (this.deadlineTimer === undefined || call.deadline < this.timerDeadline)
+      this.armDeadline(call.deadline, now);
+  }
+
+  private armDeadline(deadline: number, now: number): void {
+    if (this.deadlineTimer !== undefined) clearTimeout(this.deadlineTimer);
+    this.timerDeadline = deadline;
+    this.deadlineTimer = setTimeout(expireCalls, Math.max(1, Math.ceil(deadline - now)), this);
+    // The socket keeps the process alive while calls wait; this timer alone never does.
+    this.deadlineTimer.unref();
+  }
+
+  /** @internal The deadline timer fired. */
+  expire(): void {
+    this.deadlineTimer = undefined;
+    const now = performance.now();
+    let next = Infinity;
+    for (const [id, call] of this.pending) {
+      if (call.deadline === 0) continue;
+      if (call.deadline <= now) this.giveUp(id, new RequestTimeoutError(call.method, call.timeout));
+      else if (call.deadline < next) next = call.deadline;
+    }
+    if (next !== Infinity && !this.closed) this.armDeadline(next, now);
   }
 
   private beat(timeout: number): void {
@@ -404,14 +481,10 @@ export class RpcPeer {
     if (this.handshake !== undefined || this.refused) return; // nothing is served before the handshake
     const entry = this.endpoint.lookup(method);
     if (entry !== undefined && (entry.validate === undefined || entry.validate(params) === true)) {
-      const controller = new AbortController();
-      this.invoke(entry, params, { conn: this.conn, signal: controller.signal, id: undefined }).then(
-        undefined,
-        (err: unknown) => {
-          if (!(err instanceof RpcError))
-            this.endpoint.owner.report(new RpcHandlerError(method, err), this.conn);
-        },
-      );
+      this.invoke(entry, params, new CallContext(this.conn, undefined)).then(undefined, (err: unknown) => {
+        if (!(err instanceof RpcError))
+          this.endpoint.owner.report(new RpcHandlerError(method, err), this.conn);
+      });
     }
     this.endpoint.owner.notification(this.conn, method, params);
   }
@@ -464,12 +537,13 @@ export class RpcPeer {
         return;
       }
     }
-    const call: IncomingCall = { id, method, params, entry, answer, controller: undefined };
+    const call: IncomingCall = { id, method, params, entry, answer, context: undefined };
     if (this.runningCount < this.options.maxConcurrentCalls) {
       this.start(call);
       return;
     }
-    // Here the connection's reading would pause until a slot frees; meanwhile the excess waits.
+    // Reading goes on: pausing it would hold back the responses running handlers may be awaiting
+    // from this peer. The excess waits, up to maxQueuedCalls.
     if (this.waiting.length >= this.options.maxQueuedCalls) {
       answer(
         errorResponse(id, RPC_CODES.OVERLOADED, 'Too many calls waiting: the call was not run', {
@@ -520,14 +594,24 @@ export class RpcPeer {
   private start(call: IncomingCall): void {
     this.runningCount++;
     this.conn.handlerStarted();
-    const controller = new AbortController();
-    call.controller = controller;
-    const key = call.id;
-    this.running.set(key, call);
-    this.invoke(call.entry, call.params, { conn: this.conn, signal: controller.signal, id: call.id }).then(
-      (result) =>
-        this.finish(call, { jsonrpc: '2.0', id: call.id, result: result === undefined ? null : result }),
-      (err: unknown) => this.finish(call, this.failureResponse(call, err, controller.signal)),
+    const context = new CallContext(this.conn, call.id);
+    call.context = context;
+    this.running.set(call.id, call);
+    let result: unknown;
+    try {
+      result = call.entry.handler(call.params, context);
+    } catch (err) {
+      this.finish(call, this.failureResponse(call, err, context));
+      return;
+    }
+    // A plain value is answered at once: no promise, no extra turn.
+    if (!isThenable(result)) {
+      this.finish(call, resultResponse(call.id, result));
+      return;
+    }
+    Promise.resolve(result).then(
+      (value) => this.finish(call, resultResponse(call.id, value)),
+      (err: unknown) => this.finish(call, this.failureResponse(call, err, context)),
     );
   }
 
@@ -535,16 +619,16 @@ export class RpcPeer {
   private invoke(entry: Registered, params: unknown, context: HandlerContext<Connection>): Promise<unknown> {
     try {
       const result = entry.handler(params, context);
-      return isThenable(result) ? Promise.resolve(result) : Promise.resolve(result);
+      return Promise.resolve(result);
     } catch (err) {
       // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- what the caller threw, as it is
       return Promise.reject(err);
     }
   }
 
-  private failureResponse(call: IncomingCall, err: unknown, signal: AbortSignal): object {
+  private failureResponse(call: IncomingCall, err: unknown, context: CallContext): object {
     if (err instanceof RpcError) return errorResponse(call.id, err.code, err.message, err.data);
-    if (signal.aborted) return errorResponse(call.id, RPC_CODES.REQUEST_CANCELLED, 'Request cancelled');
+    if (context.aborted) return errorResponse(call.id, RPC_CODES.REQUEST_CANCELLED, 'Request cancelled');
     this.endpoint.owner.report(new RpcHandlerError(call.method, err), this.conn);
     return errorResponse(call.id, RPC_CODES.INTERNAL_ERROR, INTERNAL_ERROR_MESSAGE);
   }
@@ -558,11 +642,18 @@ export class RpcPeer {
   }
 
   private drainWaiting(): void {
-    while (this.runningCount < this.options.maxConcurrentCalls && this.waiting.length > 0) {
-      const next = this.waiting.shift() as IncomingCall;
-      this.conn.handlerSettled(); // counted again by start()
-      if (this.closed) continue;
-      this.start(next);
+    // A handler that answers at once finishes inside start(): the outer loop goes on, unnested.
+    if (this.draining) return;
+    this.draining = true;
+    try {
+      while (this.runningCount < this.options.maxConcurrentCalls && this.waiting.length > 0) {
+        const next = this.waiting.shift() as IncomingCall;
+        this.conn.handlerSettled(); // counted again by start()
+        if (this.closed) continue;
+        this.start(next);
+      }
+    } finally {
+      this.draining = false;
     }
   }
 
@@ -577,7 +668,7 @@ export class RpcPeer {
       return;
     }
     const running = this.running.get(id);
-    running?.controller?.abort(new RequestAbortedError(running.method));
+    running?.context?.abort(new RequestAbortedError(running.method));
   }
 
   /** Serialises and writes one response (or a batch of them); one too large becomes -32603. */
@@ -616,17 +707,23 @@ export class RpcPeer {
     if (this.closed) return;
     this.closed = true;
     if (this.heartbeatTimer !== undefined) clearInterval(this.heartbeatTimer);
+    if (this.deadlineTimer !== undefined) clearTimeout(this.deadlineTimer);
+    this.deadlineTimer = undefined;
     for (const [id, call] of [...this.pending]) {
       this.settle(id, call);
       call.reject(new ConnectionLostError(call.method, true, reason));
     }
     this.abandoned.clear();
     for (const call of this.running.values())
-      call.controller?.abort(new ConnectionLostError(call.method, true, reason));
+      call.context?.abort(new ConnectionLostError(call.method, true, reason));
     this.running.clear();
     for (let i = 0; i < this.waiting.length; i++) this.conn.handlerSettled();
     this.waiting.length = 0;
   }
+}
+
+function expireCalls(peer: RpcPeer): void {
+  peer.expire();
 }
 
 function checkParams(params: unknown): void {
@@ -639,6 +736,10 @@ function isErrorObject(value: unknown): value is { code: number; message: string
   if (typeof value !== 'object' || value === null) return false;
   const error = value as { code?: unknown; message?: unknown };
   return Number.isInteger(error.code) && typeof error.message === 'string';
+}
+
+function resultResponse(id: RpcId, result: unknown): object {
+  return { jsonrpc: '2.0', id, result: result === undefined ? null : result };
 }
 
 function errorResponse(id: RpcId, code: number, message: string, data?: unknown): object {
