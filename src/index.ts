@@ -121,3 +121,4 @@ export { IpcClient } from './client/ipc-client';
 export type { IpcClientOptions } from './client/ipc-client';
 export { UdpClient } from './client/udp-client';
 export type { UdpClientOptions, UdpClientStats, UdpEndpoint } from './client/udp-client';
+export type { RpcTraceContext, AdapterChannelMessage } from './diagnostics';

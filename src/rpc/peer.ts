@@ -12,6 +12,7 @@ import {
   TooManyPendingError,
 } from '../errors';
 import { isThenable } from '../dispatch';
+import { RPC_CALL, RPC_HANDLE, traced, traceMaybeAsync, type RpcTraceContext } from '../diagnostics';
 import { checkTime, show } from '../options';
 import {
   RPC_CODES,
@@ -184,12 +185,28 @@ export class RpcPeer {
       // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- what the caller threw, as it is
       return Promise.reject(err);
     }
+    const id = ++this.nextId;
+    // Heartbeat pings are not traced: they are this side's own, one per interval.
+    if (method === PING || !traced(RPC_CALL)) return this.request(id, method, params, timeout, signal);
+    const context: RpcTraceContext = { method, params, id, conn: this.conn };
+    return traceMaybeAsync<Promise<unknown>>(RPC_CALL, context, () =>
+      this.request(id, method, params, timeout, signal),
+    );
+  }
+
+  /** Sends a call whose arguments are checked, and waits for its response. */
+  private request(
+    id: number,
+    method: string,
+    params: unknown,
+    timeout: number,
+    signal: AbortSignal | undefined,
+  ): Promise<unknown> {
     if (this.closed || !this.conn.isOpen) return Promise.reject(new ConnectionLostError(method, false));
     if (signal?.aborted === true) return Promise.reject(new RequestAbortedError(method, signal.reason));
     if (this.pending.size >= this.options.maxPendingCalls && method !== PING) {
       return Promise.reject(new TooManyPendingError(this.options.maxPendingCalls));
     }
-    const id = ++this.nextId;
     const message =
       params === undefined ? { jsonrpc: '2.0', id, method } : { jsonrpc: '2.0', id, method, params };
     let payload: Buffer | Uint8Array | string;
@@ -403,7 +420,7 @@ export class RpcPeer {
     const entry = this.endpoint.lookup(method);
     if (entry !== undefined && (entry.validate === undefined || entry.validate(params) === true)) {
       const controller = new AbortController();
-      this.invoke(entry, params, { conn: this.conn, signal: controller.signal, id: undefined }).then(
+      this.invoke(method, entry, params, { conn: this.conn, signal: controller.signal, id: undefined }).then(
         undefined,
         (err: unknown) => {
           if (!(err instanceof RpcError))
@@ -522,7 +539,11 @@ export class RpcPeer {
     call.controller = controller;
     const key = call.id;
     this.running.set(key, call);
-    this.invoke(call.entry, call.params, { conn: this.conn, signal: controller.signal, id: call.id }).then(
+    this.invoke(call.method, call.entry, call.params, {
+      conn: this.conn,
+      signal: controller.signal,
+      id: call.id,
+    }).then(
       (result) =>
         this.finish(call, { jsonrpc: '2.0', id: call.id, result: result === undefined ? null : result }),
       (err: unknown) => this.finish(call, this.failureResponse(call, err, controller.signal)),
@@ -530,9 +551,18 @@ export class RpcPeer {
   }
 
   /** Calls a handler; what it throws or rejects with becomes the promise's rejection. */
-  private invoke(entry: Registered, params: unknown, context: HandlerContext<Connection>): Promise<unknown> {
+  private invoke(
+    method: string,
+    entry: Registered,
+    params: unknown,
+    context: HandlerContext<Connection>,
+  ): Promise<unknown> {
     try {
-      const result = entry.handler(params, context);
+      const result = traced(RPC_HANDLE)
+        ? traceMaybeAsync(RPC_HANDLE, { method, params, id: context.id, conn: this.conn }, () =>
+            entry.handler(params, context),
+          )
+        : entry.handler(params, context);
       return isThenable(result) ? Promise.resolve(result) : Promise.resolve(result);
     } catch (err) {
       // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- what the caller threw, as it is
