@@ -108,10 +108,20 @@ export function traceMaybeAsync<T>(
 
 /** What `sockframe:adapter:up` and `sockframe:adapter:down` carry. */
 export interface AdapterChannelMessage {
-  /** The adapter: a NodeClusterAdapter or a RedisAdapter. */
+  /** The adapter (one per server): a NodeClusterAdapter or a RedisAdapter. */
   readonly adapter: object;
-  /** Which kind: 'cluster' or 'redis'. */
-  readonly kind: 'cluster' | 'redis';
-  /** Why it went down (absent on up, and on a down caused by close()). */
-  readonly error?: unknown;
+  /** The adapter's name: 'cluster' or 'redis'. */
+  readonly name: string;
+  /** The adapter's channel (cluster IPC channel, Redis pub/sub channel). */
+  readonly channel: string;
+  /** Down only: 'lost' (the primary, or a Redis connection, went away) or 'closed' (the server closed). */
+  readonly reason?: 'lost' | 'closed';
+  /** Redis only: the connection whose coming up made both ready, or that was lost. */
+  readonly role?: 'publisher' | 'subscriber';
+}
+
+/** Publishes an adapter's up or down, when someone listens. */
+export function publishAdapter(up: boolean, message: AdapterChannelMessage): void {
+  const target = up ? CHANNELS.adapterUp : CHANNELS.adapterDown;
+  if (target.hasSubscribers) target.publish(message);
 }
