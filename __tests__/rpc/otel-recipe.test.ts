@@ -44,14 +44,15 @@ function loadRecipe(): {
   });
   const module = { exports: {} as Record<string, unknown> };
   // eslint-disable-next-line @typescript-eslint/no-implied-eval -- the README's code, compiled above
-  new Function('require', 'module', 'exports', outputText)(require, module, module.exports);
+  const run = new Function('require', 'module', 'exports', outputText) as (...args: unknown[]) => void;
+  run(require, module, module.exports);
   return module.exports as ReturnType<typeof loadRecipe>;
 }
 
 interface Recorded {
   name: string;
   kind: SpanKind | undefined;
-  attributes: Record<string, AttributeValue | undefined>;
+  attributes: Attributes;
   status: SpanStatus;
   context: SpanContext;
   parentSpanId: string | undefined;
