@@ -1,27 +1,16 @@
 /** client.stats on stream clients: every field, after seeded traffic over reconnects. */
 import { jsonRpc, TcpClient, TcpServer, type Connection, type StreamClientStats } from 'sockframe';
 import { Resources, waitUntil } from '../helpers/net';
+import { prng } from '../stress/support';
 
 const resources = new Resources();
 afterEach(() => resources.closeAll());
-
-/** A small seeded generator (mulberry32), so a failure can be replayed. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const HEADER = 4; // lengthField(): 4-byte length, stripped on delivery
 
 test('counts bytes and messages over every connection, reconnects, errors by code, the queue', async () => {
   const seed = Date.now() % 100_000;
-  const next = random(seed);
+  const next = prng(seed);
   const server = resources.add(new TcpServer(), (s) => s.close({ timeout: 500 }));
   const serverConns: Connection[] = [];
   server.on('connect', (conn) => serverConns.push(conn));

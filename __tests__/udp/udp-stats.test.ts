@@ -1,24 +1,14 @@
 /** UdpServer and UdpClient stats: every field after seeded traffic, drops, rejections and expiry. */
 import { UdpClient, UdpServer, type UdpClientStats, type UdpServerStats } from 'sockframe';
 import { Resources, waitUntil } from '../helpers/net';
+import { prng } from '../stress/support';
 
 const resources = new Resources();
 afterEach(() => resources.closeAll());
 
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 test('server and client counters, in the shape of the stream ones where it applies', async () => {
   const seed = Date.now() % 100_000;
-  const next = random(seed);
+  const next = prng(seed);
   const udp = resources.add(
     new UdpServer({ type: 'udp4', maxPeers: 2, peerIdleTimeout: 300, maxMessageSize: 1000 }),
     (s) => s.close({ timeout: 500 }),

@@ -11,10 +11,12 @@ import {
 } from '../errors';
 import { SlabArena } from '../write-batch';
 import {
+  addTraffic,
   Connection,
   type CloseReason,
   type ConnectionHandlers,
   type ConnectionSettings,
+  type TrafficTotals,
 } from '../connection';
 import { encodePayload, WRITE_HIGH_WATER_MARK, type Payload } from '../payload';
 import { DEFAULT_MAX_HEADER_BYTES, DEFAULT_MAX_MESSAGE_SIZE } from '../framing/assembler';
@@ -264,7 +266,7 @@ export abstract class StreamClient<Local = unknown, Remote = unknown> extends So
   private queueOwesDrain = false;
   private connectionCount = 0;
   /** Counters of the connections that have closed (the current one is added when read). */
-  private readonly closedTotals = { bytesIn: 0, bytesOut: 0, messagesIn: 0, messagesOut: 0 };
+  private readonly closedTotals: TrafficTotals = { bytesIn: 0, bytesOut: 0, messagesIn: 0, messagesOut: 0 };
   /** Shared by this client's connections (one at a time, but a new one per reconnect). */
   private handlers: ConnectionHandlers;
   /** Each connection's child logger `{ connId }`, derived on its first record. */
@@ -379,22 +381,13 @@ export abstract class StreamClient<Local = unknown, Remote = unknown> extends So
 
   /** Counters since the client was created, computed when read (nothing is added per message). */
   get stats(): StreamClientStats {
-    let { bytesIn, bytesOut, messagesIn, messagesOut } = this.closedTotals;
+    const traffic = { ...this.closedTotals };
     const conn = this.conn;
-    if (conn !== undefined) {
-      const stats = conn.stats;
-      bytesIn += stats.bytesIn;
-      bytesOut += stats.bytesOut;
-      messagesIn += stats.messagesIn;
-      messagesOut += stats.messagesOut;
-    }
+    if (conn !== undefined) addTraffic(traffic, conn.stats);
     return {
       connected: this.connected,
       ...this.lifecycleStats(),
-      bytesIn,
-      bytesOut,
-      messagesIn,
-      messagesOut,
+      ...traffic,
       pendingBytes: this.pendingBytes,
       queuedMessages: this.queue.length,
       pendingCalls: conn?.rpcPeer?.pendingCalls ?? 0,
@@ -692,12 +685,7 @@ export abstract class StreamClient<Local = unknown, Remote = unknown> extends So
   }
 
   private onConnectionClosed(conn: Connection, reason: CloseReason): void {
-    const totals = this.closedTotals;
-    const stats = conn.stats;
-    totals.bytesIn += stats.bytesIn;
-    totals.bytesOut += stats.bytesOut;
-    totals.messagesIn += stats.messagesIn;
-    totals.messagesOut += stats.messagesOut;
+    addTraffic(this.closedTotals, conn.stats);
     // A connection that a newer connect() already replaced ends without ending the client.
     if (this.conn !== conn) {
       this.dispatchClose(reason);

@@ -9,7 +9,7 @@ import {
   SocketError,
   type SockframeError,
 } from '../errors';
-import { Connection, type ConnectionHandlers, type ConnectionSettings } from '../connection';
+import { addTraffic, Connection, type ConnectionHandlers, type ConnectionSettings } from '../connection';
 import { encodePayload, type Payload } from '../payload';
 import { tuneSocket } from '../socket-tuning';
 import { DEFAULT_MAX_HEADER_BYTES, DEFAULT_MAX_MESSAGE_SIZE } from '../framing/assembler';
@@ -316,12 +316,7 @@ export abstract class StreamServer<
       close: (reason, conn) => {
         // A connection refused by the handshake never connected: no 'close' either.
         if (this.registry.delete(conn.id)) {
-          const totals = this.closedTotals;
-          const stats = conn.stats;
-          totals.bytesIn += stats.bytesIn;
-          totals.bytesOut += stats.bytesOut;
-          totals.messagesIn += stats.messagesIn;
-          totals.messagesOut += stats.messagesOut;
+          addTraffic(this.closedTotals, conn.stats);
           this.dispatchClose(conn, reason);
         }
       },
