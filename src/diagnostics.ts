@@ -1,4 +1,5 @@
 import { channel, tracingChannel, type TracingChannel } from 'node:diagnostics_channel';
+import type { Connection } from './connection';
 import { isThenable } from './dispatch';
 
 /**
@@ -32,12 +33,8 @@ export interface RpcTraceContext {
   readonly params: unknown;
   /** The request id; undefined for an incoming notification. */
   readonly id: string | number | null | undefined;
-  /** The connection the call goes out on or came in on (`id`, `remoteAddress`, `remotePort`). */
-  readonly conn: {
-    readonly id: number | string;
-    readonly remoteAddress?: string;
-    readonly remotePort?: number;
-  };
+  /** The connection the call goes out on or came in on (`id`, `remoteAddress`, `remotePort`, `data`). */
+  readonly conn: Connection;
   /** What the call resolved to (outgoing) or the handler returned (incoming). */
   result?: unknown;
   /** Why the call failed, or what the handler threw. */
