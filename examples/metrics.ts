@@ -159,52 +159,43 @@ export async function startMetricsExample(
   const perClient = (pick: (s: ClientStats) => number) => () =>
     clients.map(([transport, c]) => ({ labels: { transport }, value: pick(c.stats) }));
   const t = ['transport'];
-  new Gauge({
-    name: 'sockframe_server_connections',
-    help: 'Open connections (UDP: peers)',
-    labelNames: t,
-    registers: [registry],
-    collect() {
-      for (const [transport, s] of servers) this.set({ transport }, s.stats.connections);
-    },
-  });
-  new Gauge({
-    name: 'sockframe_server_pending_bytes',
-    help: 'Bytes queued and not yet written',
-    labelNames: t,
-    registers: [registry],
-    collect() {
-      for (const [transport, s] of servers) this.set({ transport }, s.stats.pendingBytes);
-    },
-  });
-  totalCounter(
-    registry,
-    'sockframe_server_bytes_in_total',
-    'Bytes read',
-    t,
-    perServer((s) => s.bytesIn),
-  );
-  totalCounter(
-    registry,
-    'sockframe_server_bytes_out_total',
-    'Bytes sent',
-    t,
-    perServer((s) => s.bytesOut),
-  );
-  totalCounter(
-    registry,
-    'sockframe_server_messages_in_total',
-    'Messages received',
-    t,
-    perServer((s) => s.messagesIn),
-  );
-  totalCounter(
-    registry,
-    'sockframe_server_messages_out_total',
-    'Messages sent',
-    t,
-    perServer((s) => s.messagesOut),
-  );
+  const gauges: [string, string, () => { labels: Record<string, string>; value: number }[]][] = [
+    ['sockframe_server_connections', 'Open connections (UDP: peers)', perServer((s) => s.connections)],
+    ['sockframe_server_pending_bytes', 'Bytes queued and not yet written', perServer((s) => s.pendingBytes)],
+    [
+      'sockframe_client_connected',
+      '1 while the client is connected',
+      perClient((s) => (s.connected ? 1 : 0)),
+    ],
+  ];
+  for (const [name, help, read] of gauges) {
+    new Gauge({
+      name,
+      help,
+      labelNames: t,
+      registers: [registry],
+      collect() {
+        for (const { labels, value } of read()) this.set(labels, value);
+      },
+    });
+  }
+  const serverTotals: [string, string, (s: ServerStats) => number][] = [
+    ['bytes_in', 'Bytes read', (s) => s.bytesIn],
+    ['bytes_out', 'Bytes sent', (s) => s.bytesOut],
+    ['messages_in', 'Messages received', (s) => s.messagesIn],
+    ['messages_out', 'Messages sent', (s) => s.messagesOut],
+  ];
+  for (const [name, help, pick] of serverTotals) {
+    totalCounter(registry, `sockframe_server_${name}_total`, help, t, perServer(pick));
+  }
+  const clientTotals: [string, string, (s: ClientStats) => number][] = [
+    ['messages_out', 'Messages the clients sent', (s) => s.messagesOut],
+    ['messages_in', 'Messages the clients received', (s) => s.messagesIn],
+    ['reconnect_attempts', 'Reconnect attempts', (s) => s.reconnectAttempts],
+  ];
+  for (const [name, help, pick] of clientTotals) {
+    totalCounter(registry, `sockframe_client_${name}_total`, help, t, perClient(pick));
+  }
   totalCounter(
     registry,
     'sockframe_server_errors_total',
@@ -214,36 +205,6 @@ export async function startMetricsExample(
       servers.flatMap(([transport, s]) =>
         Object.entries(s.stats.errors).map(([code, value]) => ({ labels: { transport, code }, value })),
       ),
-  );
-  new Gauge({
-    name: 'sockframe_client_connected',
-    help: '1 while the client is connected',
-    labelNames: t,
-    registers: [registry],
-    collect() {
-      for (const [transport, c] of clients) this.set({ transport }, c.stats.connected ? 1 : 0);
-    },
-  });
-  totalCounter(
-    registry,
-    'sockframe_client_messages_out_total',
-    'Messages the clients sent',
-    t,
-    perClient((s) => s.messagesOut),
-  );
-  totalCounter(
-    registry,
-    'sockframe_client_messages_in_total',
-    'Messages the clients received',
-    t,
-    perClient((s) => s.messagesIn),
-  );
-  totalCounter(
-    registry,
-    'sockframe_client_reconnect_attempts_total',
-    'Reconnect attempts',
-    t,
-    perClient((s) => s.reconnectAttempts),
   );
 
   // ---------------------------------------------------------------- the endpoint
