@@ -1,13 +1,15 @@
 /**
- * What observing JSON-RPC costs: calls per second over loopback TCP (client and server in this
+ * What observing JSON-RPC costs: calls per second over loopback TCP (client and server in one
  * process, 64 calls in flight) with nobody on the tracing channels, with a no-op subscriber on
- * both, and with an AsyncLocalStorage bound at their start as a tracer would. Rounds interleave
- * the three, in a rotating order; the table gives medians and the median per-round ratio to
- * "unobserved".
+ * both, and with an AsyncLocalStorage bound at their start as a tracer would. Each measurement
+ * runs in a process of its own; rounds interleave the three in a rotating order. The table gives
+ * medians, the median per-round ratio to "unobserved", and the CPU time per call (steadier than
+ * throughput on a shared machine).
  *
  *   npm run build:all && node .build/bench/rpc-observed.js [--rounds 7] [--calls 20000]
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { execFileSync } from 'node:child_process';
 import { tracingChannel } from 'node:diagnostics_channel';
 import { jsonRpc, TcpClient, TcpServer } from 'sockframe';
 import { median } from './stats';
@@ -42,62 +44,83 @@ function observe(mode: Mode): () => void {
   };
 }
 
-async function measure(client: TcpClient, mode: Mode): Promise<number> {
-  const stop = observe(mode);
-  try {
-    let sent = 0;
-    const started = process.hrtime.bigint();
-    const lane = async (): Promise<void> => {
-      while (sent < CALLS) {
-        sent++;
-        await client.call('add', { a: sent, b: 1 });
-      }
-    };
-    await Promise.all(Array.from({ length: IN_FLIGHT }, lane));
-    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-    return CALLS / seconds;
-  } finally {
-    stop();
-  }
+/** Calls per second, and CPU microseconds per call (this process: both ends of every call). */
+async function measure(client: TcpClient, calls: number): Promise<{ rate: number; cpu: number }> {
+  let sent = 0;
+  const cpuBefore = process.cpuUsage();
+  const started = process.hrtime.bigint();
+  const lane = async (): Promise<void> => {
+    while (sent < calls) {
+      sent++;
+      await client.call('add', { a: sent, b: 1 });
+    }
+  };
+  await Promise.all(Array.from({ length: IN_FLIGHT }, lane));
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const cpu = process.cpuUsage(cpuBefore);
+  return { rate: calls / seconds, cpu: (cpu.user + cpu.system) / calls };
 }
 
-async function main(): Promise<void> {
+/** One measurement in a fresh process: subscribing once, as an application does, never toggled. */
+async function child(mode: Mode): Promise<void> {
   const server = new TcpServer({ rpc: jsonRpc() });
   server.handle('add', (p) => (p as { a: number; b: number }).a + (p as { a: number; b: number }).b);
   const { port } = await server.listen({ port: 0, host: '127.0.0.1' });
   const client = new TcpClient({ port, host: '127.0.0.1', rpc: jsonRpc() });
   await client.connect();
-  for (const mode of MODES) await measure(client, mode); // warm-up, every path optimised first
+  const stop = observe(mode);
+  await measure(client, CALLS / 2); // warm-up: every path optimised first
+  const result = await measure(client, CALLS);
+  stop();
+  await client.close();
+  await server.close();
+  process.stdout.write(JSON.stringify(result));
+}
 
+function runChild(mode: Mode): { rate: number; cpu: number } {
+  const args = [__filename, '--child', mode, '--calls', String(CALLS)];
+  const out = execFileSync(process.execPath, args, { encoding: 'utf8' });
+  return JSON.parse(out) as { rate: number; cpu: number };
+}
+
+function main(): void {
   const results = new Map<Mode, number[]>(MODES.map((m) => [m, []]));
   const ratios = new Map<Mode, number[]>(MODES.map((m) => [m, []]));
+  const cpus = new Map<Mode, number[]>(MODES.map((m) => [m, []]));
   for (let round = 0; round < ROUNDS; round++) {
     const order = MODES.map((_, i) => MODES[(i + round) % MODES.length] as Mode);
     const rates = new Map<Mode, number>();
     for (const mode of order) {
-      const rate = await measure(client, mode);
+      const { rate, cpu } = runChild(mode);
       rates.set(mode, rate);
       (results.get(mode) as number[]).push(rate);
-      console.log(`round ${round + 1}/${ROUNDS} ${mode}: ${Math.round(rate)} calls/s`);
+      (cpus.get(mode) as number[]).push(cpu);
+      console.log(
+        `round ${round + 1}/${ROUNDS} ${mode}: ${Math.round(rate)} calls/s, ${cpu.toFixed(1)} µs CPU/call`,
+      );
     }
     const reference = rates.get('unobserved') as number;
     for (const mode of MODES) (ratios.get(mode) as number[]).push((rates.get(mode) as number) / reference);
   }
-  await client.close();
-  await server.close();
-
   console.log(
-    `\nJSON-RPC calls/s, ${CALLS} calls, ${IN_FLIGHT} in flight, median of ${ROUNDS} interleaved rounds`,
+    `\nJSON-RPC calls/s, ${CALLS} calls, ${IN_FLIGHT} in flight, a process per measurement, median of ${ROUNDS} interleaved rounds`,
   );
-  console.log('| tracing channels | calls/s | × unobserved |');
-  console.log('| --- | --- | --- |');
+  console.log('| tracing channels | calls/s | × unobserved | CPU per call (both ends) |');
+  console.log('| --- | --- | --- | --- |');
   for (const mode of MODES) {
     const rate = Math.round(median(results.get(mode) as number[]));
-    console.log(`| ${mode} | ${rate} | ${median(ratios.get(mode) as number[]).toFixed(2)}× |`);
+    const ratio = median(ratios.get(mode) as number[]).toFixed(2);
+    const cpu = median(cpus.get(mode) as number[]).toFixed(1);
+    console.log(`| ${mode} | ${rate} | ${ratio}× | ${cpu} µs |`);
   }
 }
 
-main().catch((err: unknown) => {
-  console.error(err);
-  process.exitCode = 1;
-});
+const childMode = args.includes('--child') ? (args[args.indexOf('--child') + 1] as Mode) : undefined;
+if (childMode === undefined) {
+  main();
+} else {
+  child(childMode).catch((err: unknown) => {
+    console.error(err);
+    process.exitCode = 1;
+  });
+}
