@@ -3,6 +3,7 @@
  * echoing each message to its sender) and a client (send with backpressure, close). Each runs in
  * its own processes (bench/worker.ts); nothing here is shared between two contenders at run time.
  */
+import { subscribe, tracingChannel } from 'node:diagnostics_channel';
 import { once } from 'node:events';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import type { Transform } from 'node:stream';
@@ -356,6 +357,55 @@ const sockframe: Contender = {
   },
 };
 
+/**
+ * Subscribes a listener that does nothing to every sockframe channel and tracing channel of this
+ * process, as a metrics or tracing setup would (once per process).
+ */
+let observing = false;
+function observeEverything(): void {
+  if (observing) return;
+  observing = true;
+  const ignore = (): void => {};
+  for (const scope of ['server:listening', 'server:closed', 'server:drop', 'server:error']) {
+    subscribe(`sockframe:${scope}`, ignore);
+  }
+  for (const scope of ['connection:open', 'connection:close', 'adapter:up', 'adapter:down']) {
+    subscribe(`sockframe:${scope}`, ignore);
+  }
+  for (const scope of ['client:connect', 'client:close', 'client:reconnecting', 'client:error']) {
+    subscribe(`sockframe:${scope}`, ignore);
+  }
+  for (const name of ['sockframe:rpc:call', 'sockframe:rpc:handle']) {
+    tracingChannel(name).subscribe({
+      start: ignore,
+      end: ignore,
+      asyncStart: ignore,
+      asyncEnd: ignore,
+      error: ignore,
+    });
+  }
+}
+
+/** sockframe with every diagnostics channel subscribed: what observing costs. */
+const sockframeObserved: Contender = {
+  ...sockframe,
+  name: 'sockframe+observed',
+  description: 'sockframe with a subscriber on every diagnostics_channel and tracing channel',
+  unsupported: { ...sockframe.unsupported },
+  serve(options) {
+    observeEverything();
+    return sockframe.serve(options);
+  },
+  connect(port, onMessage, oneWay) {
+    observeEverything();
+    return sockframe.connect(port, onMessage, oneWay);
+  },
+  fanout(connections) {
+    observeEverything();
+    return (sockframe.fanout as NonNullable<Contender['fanout']>)(connections);
+  },
+};
+
 /** frame-stream and length-prefixed-stream: a decode and an encode Transform around a socket. */
 function streamPair(
   name: string,
@@ -587,6 +637,7 @@ export const CONTENDERS: readonly Contender[] = [
   baseline,
   naive,
   sockframe,
+  sockframeObserved,
   frameStream,
   lengthPrefixedStream,
   nodeIpc,

@@ -82,6 +82,22 @@ export interface ConnectionStats {
   readonly connectedAt: number;
 }
 
+/** Byte and message counters summed over connections (a server's or client's closed ones). */
+export interface TrafficTotals {
+  bytesIn: number;
+  bytesOut: number;
+  messagesIn: number;
+  messagesOut: number;
+}
+
+/** Adds one connection's counters to `totals`. */
+export function addTraffic(totals: TrafficTotals, stats: ConnectionStats): void {
+  totals.bytesIn += stats.bytesIn;
+  totals.bytesOut += stats.bytesOut;
+  totals.messagesIn += stats.messagesIn;
+  totals.messagesOut += stats.messagesOut;
+}
+
 /** A tick's batch is handed to the socket early once it reaches this size. */
 const BATCH_FLUSH_BYTES = 64 * 1024;
 

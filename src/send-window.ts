@@ -19,6 +19,11 @@ export class SendWindow<Sender> {
   private readonly owed = new Set<Sender>();
   private settled: (() => void) | undefined = undefined;
 
+  /** Bytes handed to the socket whose send callback has not run yet. */
+  get pendingBytes(): number {
+    return this.bytes;
+  }
+
   /** A datagram of `size` bytes was handed to the socket. */
   sent(size: number): void {
     this.datagrams++;

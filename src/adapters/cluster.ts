@@ -1,6 +1,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import { randomBytes } from 'node:crypto';
 import { AdapterUnavailableError } from '../errors';
+import { publishAdapter } from '../diagnostics';
 import { componentLogger, type LoggerOption } from '../logger';
 import { checkString, checkTime, show } from '../options';
 import type { AdapterHooks, ServerAdapter } from './adapter';
@@ -123,6 +124,8 @@ export class NodeClusterAdapter implements ServerAdapter {
   private readonly attachTimeout: number;
   private hooks: AdapterHooks | undefined;
   private readonly onDisconnect = (): void => this.lost();
+  /** Attached, and the primary still there (for `sockframe:adapter:up` / `down`). */
+  private up = false;
 
   constructor(options: NodeClusterAdapterOptions = {}) {
     if (typeof options !== 'object' || options === null) {
@@ -162,6 +165,8 @@ export class NodeClusterAdapter implements ServerAdapter {
     register(this, this.channel);
     process.once('disconnect', this.onDisconnect);
     hooks.log.info({ channel: this.channel, workerId: cluster.worker?.id }, 'adapter connected');
+    this.up = true;
+    publishAdapter(true, { adapter: this, name: this.name, channel: this.channel });
   }
 
   publish(payload: Buffer): void {
@@ -201,6 +206,13 @@ export class NodeClusterAdapter implements ServerAdapter {
     unregister(this, this.channel);
     process.off('disconnect', this.onDisconnect);
     this.hooks = undefined;
+    this.markDown('closed');
+  }
+
+  private markDown(reason: 'lost' | 'closed'): void {
+    if (!this.up) return;
+    this.up = false;
+    publishAdapter(false, { adapter: this, name: this.name, channel: this.channel, reason });
   }
 
   /** @internal A broadcast from another worker or from a server of this one. */
@@ -247,6 +259,7 @@ export class NodeClusterAdapter implements ServerAdapter {
     const hooks = this.hooks;
     if (hooks === undefined) return;
     hooks.log.warn({ channel: this.channel }, 'adapter connection lost');
+    this.markDown('lost');
     hooks.error(
       new AdapterUnavailableError(
         this.name,

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { AdapterMessageError, AdapterUnavailableError, describe } from '../errors';
 import { checkOptionKeys, checkString, checkTime, optionKeys, show } from '../options';
+import { publishAdapter } from '../diagnostics';
 import type { AdapterHooks, ServerAdapter } from '../adapters/adapter';
 
 /** The events of an ioredis client the adapter listens to. */
@@ -365,8 +366,11 @@ export class RedisAdapter implements ServerAdapter {
         log?.debug({ role: 'subscriber', detail: describe(err) }, 'adapter could not unsubscribe');
       });
     }
+    const wasUp = this.bothUp();
     this.links.publisher = { up: false, wasEverUp: false, downSince: 0 };
     this.links.subscriber = { up: false, wasEverUp: false, downSince: 0 };
+    if (wasUp)
+      publishAdapter(false, { adapter: this, name: this.name, channel: this.channel, reason: 'closed' });
     this.hooks = undefined;
     this.log = undefined;
   }
@@ -432,13 +436,20 @@ export class RedisAdapter implements ServerAdapter {
     else log.info({ role }, 'adapter connected');
     link.up = true;
     link.wasEverUp = true;
-    if (this.bothUp()) this.stopWaiting?.(true);
+    if (this.bothUp()) {
+      publishAdapter(true, { adapter: this, name: this.name, channel: this.channel, role });
+      this.stopWaiting?.(true);
+    }
   }
 
   private markDown(role: Role): void {
     const link = this.links[role];
     if (!link.up) return;
+    const wasUp = this.bothUp();
     link.up = false;
+    if (wasUp) {
+      publishAdapter(false, { adapter: this, name: this.name, channel: this.channel, reason: 'lost', role });
+    }
     link.downSince = Date.now();
     this.log?.warn({ role }, 'adapter connection lost');
   }

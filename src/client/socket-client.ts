@@ -16,6 +16,28 @@ export interface ReconnectingInfo {
   readonly delayMs: number;
 }
 
+/**
+ * What `client.stats` of every client holds (stream clients and UdpClient add their own fields).
+ * Counters run from the client's creation, over every connection it has made.
+ */
+export interface ClientStats {
+  /** Connected now. */
+  readonly connected: boolean;
+  /** Connections made (a UdpClient: its socket connected), the first one and every reconnect. */
+  readonly connects: number;
+  /** Reconnect attempts scheduled (each 'reconnecting' event). */
+  readonly reconnectAttempts: number;
+  /** `bytesOut` and `messagesOut` count what was handed to a connection (framing included). */
+  readonly bytesIn: number;
+  readonly bytesOut: number;
+  readonly messagesIn: number;
+  readonly messagesOut: number;
+  /** Bytes not yet written to the network (with queueWhileDisconnected, the queue included). */
+  readonly pendingBytes: number;
+  /** Faults reported on 'error', by code. */
+  readonly errors: Readonly<Record<string, number>>;
+}
+
 /** The events of every client. */
 export interface ClientEvents {
   /** Connected (again, after a reconnect). */
@@ -60,6 +82,9 @@ export abstract class SocketClient extends TypedEmitter<ClientEvents> {
    * at once, wherever it is called from: a 'close' or 'reconnecting' listener included.
    */
   private readonly lifetime = new AbortController();
+  private connectsTotal = 0;
+  private reconnectAttemptsTotal = 0;
+  private readonly errorCounts = new Map<string, number>();
 
   protected constructor(log: Logger) {
     super();
@@ -215,7 +240,17 @@ export abstract class SocketClient extends TypedEmitter<ClientEvents> {
   /** Closes the current connection for a fault (a throwing listener). */
   protected abstract failConnection(err: SockframeError): void;
 
+  /** The counters every client keeps, for its `stats`. */
+  protected lifecycleStats(): Pick<ClientStats, 'connects' | 'reconnectAttempts' | 'errors'> {
+    return {
+      connects: this.connectsTotal,
+      reconnectAttempts: this.reconnectAttemptsTotal,
+      errors: Object.fromEntries(this.errorCounts),
+    };
+  }
+
   protected dispatchConnect(): void {
+    this.connectsTotal++;
     if (CHANNELS.clientConnect.hasSubscribers) CHANNELS.clientConnect.publish({ client: this });
     // eslint-disable-next-line @typescript-eslint/unbound-method -- called on this
     if (!callGuarded(this, this.onConnect, [], 'connect', this.listenerFaults)) return;
@@ -236,8 +271,11 @@ export abstract class SocketClient extends TypedEmitter<ClientEvents> {
   }
 
   protected dispatchSimple(event: 'drain' | 'reconnecting', info?: ReconnectingInfo): void {
-    if (event === 'reconnecting' && CHANNELS.clientReconnecting.hasSubscribers) {
-      CHANNELS.clientReconnecting.publish({ client: this, ...info });
+    if (event === 'reconnecting') {
+      this.reconnectAttemptsTotal++;
+      if (CHANNELS.clientReconnecting.hasSubscribers) {
+        CHANNELS.clientReconnecting.publish({ client: this, ...info });
+      }
     }
     emitGuarded(this, event, event === 'drain' ? [] : [info], this.listenerFaults);
   }
@@ -259,6 +297,7 @@ export abstract class SocketClient extends TypedEmitter<ClientEvents> {
    */
   protected reportError(err: SockframeError): void {
     this.log.warn({ err, code: err.code }, 'error');
+    this.errorCounts.set(err.code, (this.errorCounts.get(err.code) ?? 0) + 1);
     if (CHANNELS.clientError.hasSubscribers) CHANNELS.clientError.publish({ client: this, error: err });
     const heard = this.listenerCount('error') > 0 || this.onError !== SocketClient.prototype.onError;
     if (!heard && !this.log.isLevelEnabled('warn')) this.unobserved.note(err, isPeerFault(err, true));

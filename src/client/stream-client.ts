@@ -11,7 +11,13 @@ import {
 } from '../errors';
 import { SlabArena } from '../write-batch';
 import type { CloseReason } from '../close-reason';
-import { Connection, type ConnectionHandlers, type ConnectionSettings } from '../connection';
+import {
+  addTraffic,
+  Connection,
+  type ConnectionHandlers,
+  type ConnectionSettings,
+  type TrafficTotals,
+} from '../connection';
 import { encodePayload, WRITE_HIGH_WATER_MARK, type Payload } from '../payload';
 import { DEFAULT_MAX_HEADER_BYTES, DEFAULT_MAX_MESSAGE_SIZE } from '../framing/assembler';
 import { resolveFraming, type Framing, type FramingOption } from '../framing/framing';
@@ -20,7 +26,7 @@ import { componentLogger, LazyChild, type LoggerOption } from '../logger';
 import { checkBoolean, checkOptionKeys, checkSize, checkTime, optionKeys, show } from '../options';
 import { checkCloseTimeout, type CloseOptions } from '../options';
 import { tuneSocket } from '../socket-tuning';
-import { connectSignal, joinAttempt, SocketClient } from './socket-client';
+import { connectSignal, joinAttempt, SocketClient, type ClientStats } from './socket-client';
 import { emitGuarded } from '../dispatch';
 import {
   checkRpc,
@@ -228,6 +234,14 @@ export function backoffDelay(policy: ResolvedReconnect, attempt: number, random 
 const PAUSED_BY_USER = 1;
 const PAUSED_BY_ITERATOR = 2;
 
+/** `client.stats` of a stream client (TCP, TLS, IPC). */
+export interface StreamClientStats extends ClientStats {
+  /** Messages queued while disconnected (queueWhileDisconnected), not yet handed to a connection. */
+  readonly queuedMessages: number;
+  /** With the `rpc` option: outgoing calls awaiting their responses. */
+  readonly pendingCalls: number;
+}
+
 /**
  * What TCP, TLS and IPC clients share: connecting with a timeout, reconnecting with backoff,
  * the disconnected send queue, and one Connection (framing, batching, backpressure) per connect.
@@ -251,6 +265,8 @@ export abstract class StreamClient<Local = unknown, Remote = unknown> extends So
   /** send() returned false while queueing: a 'drain' is owed once the queue is handed over. */
   private queueOwesDrain = false;
   private connectionCount = 0;
+  /** Counters of the connections that have closed (the current one is added when read). */
+  private readonly closedTotals: TrafficTotals = { bytesIn: 0, bytesOut: 0, messagesIn: 0, messagesOut: 0 };
   /** Shared by this client's connections (one at a time, but a new one per reconnect). */
   private handlers: ConnectionHandlers;
   /** Each connection's child logger `{ connId }`, derived on its first record. */
@@ -362,6 +378,21 @@ export abstract class StreamClient<Local = unknown, Remote = unknown> extends So
   /** The current connection, while connected. */
   get connection(): Connection | undefined {
     return this.conn;
+  }
+
+  /** Counters since the client was created, computed when read (nothing is added per message). */
+  get stats(): StreamClientStats {
+    const traffic = { ...this.closedTotals };
+    const conn = this.conn;
+    if (conn !== undefined) addTraffic(traffic, conn.stats);
+    return {
+      connected: this.connected,
+      ...this.lifecycleStats(),
+      ...traffic,
+      pendingBytes: this.pendingBytes,
+      queuedMessages: this.queue.length,
+      pendingCalls: conn?.rpcPeer?.pendingCalls ?? 0,
+    };
   }
 
   /** Bytes waiting to be sent: queued while disconnected, or not yet written to the network. */
@@ -660,6 +691,7 @@ export abstract class StreamClient<Local = unknown, Remote = unknown> extends So
   }
 
   private onConnectionClosed(conn: Connection, reason: CloseReason): void {
+    addTraffic(this.closedTotals, conn.stats);
     // A connection that a newer connect() already replaced ends without ending the client.
     if (this.conn !== conn) {
       this.dispatchClose(reason);

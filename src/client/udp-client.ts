@@ -17,7 +17,7 @@ import type { Framing, FramingOption } from '../framing/framing';
 import { componentLogger, type LoggerOption } from '../logger';
 import { checkOptionKeys, checkPort, checkSize, checkString, optionKeys } from '../options';
 import { checkCloseTimeout, type CloseOptions } from '../options';
-import { connectSignal, joinAttempt, SocketClient } from './socket-client';
+import { connectSignal, joinAttempt, SocketClient, type ClientStats } from './socket-client';
 
 /** Options of a UdpClient; `type` and `port` are required. */
 export interface UdpClientOptions {
@@ -75,8 +75,12 @@ const UDP_CLIENT_KEYS = optionKeys<UdpClientOptions>()(
   'logger',
 );
 
-/** Counters of a UdpClient since it was created. */
-export interface UdpClientStats {
+/**
+ * Counters of a UdpClient since it was created: the fields every client has (`messagesOut` is
+ * `datagramsOut`, `pendingBytes` the bytes handed to the socket and not yet sent,
+ * `reconnectAttempts` always 0), and the datagram counters.
+ */
+export interface UdpClientStats extends ClientStats {
   readonly datagramsIn: number;
   readonly bytesIn: number;
   /** Messages delivered to the 'message' listeners. */
@@ -165,9 +169,13 @@ export class UdpClient extends SocketClient {
 
   get stats(): UdpClientStats {
     return {
+      connected: this.connected,
+      ...this.lifecycleStats(),
       datagramsIn: this.datagramsIn,
       bytesIn: this.bytesIn,
       messagesIn: this.messagesIn,
+      messagesOut: this.datagramsOut,
+      pendingBytes: this.window.pendingBytes,
       rejected: this.rejected,
       datagramsOut: this.datagramsOut,
       bytesOut: this.bytesOut,

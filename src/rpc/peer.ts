@@ -12,6 +12,7 @@ import {
   TooManyPendingError,
 } from '../errors';
 import { isThenable } from '../dispatch';
+import { RPC_CALL, RPC_HANDLE, traced, traceMaybeAsync, type RpcTraceContext } from '../diagnostics';
 import { checkTime, show } from '../options';
 import {
   RPC_CODES,
@@ -232,12 +233,28 @@ export class RpcPeer {
       // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- what the caller threw, as it is
       return Promise.reject(err);
     }
+    const id = ++this.nextId;
+    // Heartbeat pings are not traced: they are this side's own, one per interval.
+    if (method === PING || !traced(RPC_CALL)) return this.request(id, method, params, timeout, signal);
+    const context: RpcTraceContext = { method, params, id, conn: this.conn };
+    return traceMaybeAsync<Promise<unknown>>(RPC_CALL, context, () =>
+      this.request(id, method, params, timeout, signal),
+    );
+  }
+
+  /** Sends a call whose arguments are checked, and waits for its response. */
+  private request(
+    id: number,
+    method: string,
+    params: unknown,
+    timeout: number,
+    signal: AbortSignal | undefined,
+  ): Promise<unknown> {
     if (this.closed || !this.conn.isOpen) return Promise.reject(new ConnectionLostError(method, false));
     if (signal?.aborted === true) return Promise.reject(new RequestAbortedError(method, signal.reason));
     if (this.pending.size >= this.options.maxPendingCalls && method !== PING) {
       return Promise.reject(new TooManyPendingError(this.options.maxPendingCalls));
     }
-    const id = ++this.nextId;
     const message =
       params === undefined ? { jsonrpc: '2.0', id, method } : { jsonrpc: '2.0', id, method, params };
     let payload: Buffer | Uint8Array | string;
@@ -481,10 +498,13 @@ export class RpcPeer {
     if (this.handshake !== undefined || this.refused) return; // nothing is served before the handshake
     const entry = this.endpoint.lookup(method);
     if (entry !== undefined && (entry.validate === undefined || entry.validate(params) === true)) {
-      this.invoke(entry, params, new CallContext(this.conn, undefined)).then(undefined, (err: unknown) => {
-        if (!(err instanceof RpcError))
-          this.endpoint.owner.report(new RpcHandlerError(method, err), this.conn);
-      });
+      this.invoke(method, entry, params, new CallContext(this.conn, undefined)).then(
+        undefined,
+        (err: unknown) => {
+          if (!(err instanceof RpcError))
+            this.endpoint.owner.report(new RpcHandlerError(method, err), this.conn);
+        },
+      );
     }
     this.endpoint.owner.notification(this.conn, method, params);
   }
@@ -599,7 +619,7 @@ export class RpcPeer {
     this.running.set(call.id, call);
     let result: unknown;
     try {
-      result = call.entry.handler(call.params, context);
+      result = this.run(call.method, call.entry, call.params, context);
     } catch (err) {
       this.finish(call, this.failureResponse(call, err, context));
       return;
@@ -616,14 +636,21 @@ export class RpcPeer {
   }
 
   /** Calls a handler; what it throws or rejects with becomes the promise's rejection. */
-  private invoke(entry: Registered, params: unknown, context: HandlerContext<Connection>): Promise<unknown> {
+  private invoke(method: string, entry: Registered, params: unknown, context: CallContext): Promise<unknown> {
     try {
-      const result = entry.handler(params, context);
-      return Promise.resolve(result);
+      return Promise.resolve(this.run(method, entry, params, context));
     } catch (err) {
       // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- what the caller threw, as it is
       return Promise.reject(err);
     }
+  }
+
+  /** Calls a handler, inside the handle tracing channel when it has subscribers. */
+  private run(method: string, entry: Registered, params: unknown, context: CallContext): unknown {
+    if (!traced(RPC_HANDLE)) return entry.handler(params, context);
+    return traceMaybeAsync(RPC_HANDLE, { method, params, id: context.id, conn: this.conn }, () =>
+      entry.handler(params, context),
+    );
   }
 
   private failureResponse(call: IncomingCall, err: unknown, context: CallContext): object {

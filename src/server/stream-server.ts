@@ -8,7 +8,7 @@ import {
   SocketError,
   type SockframeError,
 } from '../errors';
-import { Connection, type ConnectionHandlers, type ConnectionSettings } from '../connection';
+import { addTraffic, Connection, type ConnectionHandlers, type ConnectionSettings } from '../connection';
 import { encodePayload, type Payload } from '../payload';
 import { tuneSocket } from '../socket-tuning';
 import { DEFAULT_MAX_HEADER_BYTES, DEFAULT_MAX_MESSAGE_SIZE } from '../framing/assembler';
@@ -19,7 +19,7 @@ import { checkBoolean, checkOptionKeys, checkSize, checkTime, optionKeys } from 
 import { emitGuarded } from '../dispatch';
 import { checkAdapter, type ServerAdapter } from '../adapters/adapter';
 import { DEFAULT_CLOSE_TIMEOUT } from '../options';
-import { SocketServer } from './socket-server';
+import { SocketServer, type ServerStats } from './socket-server';
 import { SlabArena } from '../write-batch';
 import { MemoryBudget } from '../memory-budget';
 import {
@@ -172,22 +172,7 @@ export const STREAM_SERVER_KEYS = optionKeys<StreamServerOptions>()(
 const TRACED_PAYLOAD_BYTES = 256;
 
 /** `server.stats` of a stream server (TCP, TLS, IPC). */
-export interface StreamServerStats {
-  /** Open connections now. */
-  readonly connections: number;
-  /** Sockets accepted since the server was created. */
-  readonly connectionsTotal: number;
-  /** Connections refused, by reason, since the server was created. */
-  readonly refused: { readonly maxConnections: number; readonly handshake: number };
-  /** Over every connection, open and closed. `bytesOut` counts bytes queued by send(). */
-  readonly bytesIn: number;
-  readonly bytesOut: number;
-  readonly messagesIn: number;
-  readonly messagesOut: number;
-  /** Bytes queued and not yet written, over the open connections. */
-  readonly pendingBytes: number;
-  /** Faults reported on 'error' since the server was created, by code. */
-  readonly errors: Readonly<Record<string, number>>;
+export interface StreamServerStats extends ServerStats {
   /** What the connections hold against `memoryBudget`, and the budget. */
   readonly memoryBudget: { readonly used: number; readonly limit: number };
 }
@@ -328,12 +313,7 @@ export abstract class StreamServer<
       close: (reason, conn) => {
         // A connection refused by the handshake never connected: no 'close' either.
         if (this.registry.delete(conn.id)) {
-          const totals = this.closedTotals;
-          const stats = conn.stats;
-          totals.bytesIn += stats.bytesIn;
-          totals.bytesOut += stats.bytesOut;
-          totals.messagesIn += stats.messagesIn;
-          totals.messagesOut += stats.messagesOut;
+          addTraffic(this.closedTotals, conn.stats);
           this.dispatchClose(conn, reason);
         }
       },

@@ -34,7 +34,7 @@ import {
 } from '../options';
 import { UdpPeer, peerKey, type UdpPeerOwner } from '../udp-peer';
 import { DEFAULT_CLOSE_TIMEOUT } from '../options';
-import { SocketServer } from './socket-server';
+import { SocketServer, type ServerStats } from './socket-server';
 import { checkAdapter, type ServerAdapter } from '../adapters/adapter';
 
 /** Options of a UdpServer; all but `type` are optional. */
@@ -135,8 +135,12 @@ export interface UdpAddress {
   family: string;
 }
 
-/** Counters of a UdpServer since it was created. */
-export interface UdpServerStats {
+/**
+ * Counters of a UdpServer since it was created: the fields every server has (a peer counts as a
+ * connection, `messagesOut` is `datagramsOut`, `refused.handshake` is always 0), and the datagram
+ * counters.
+ */
+export interface UdpServerStats extends ServerStats {
   /** Peers in the table now. */
   readonly peers: number;
   /** Datagrams read from the socket while listening. */
@@ -194,6 +198,7 @@ export class UdpServer<Data = unknown> extends SocketServer<UdpPeer<Data>, UdpLi
   private datagramsOut = 0;
   private bytesOut = 0;
   private expired = 0;
+  private admitted = 0;
 
   constructor(options: UdpServerOptions) {
     if (typeof options !== 'object' || options === null) {
@@ -240,6 +245,12 @@ export class UdpServer<Data = unknown> extends SocketServer<UdpPeer<Data>, UdpLi
 
   get stats(): UdpServerStats {
     return {
+      connections: this.registry.size,
+      connectionsTotal: this.admitted,
+      refused: { maxConnections: this.dropped, handshake: 0 },
+      messagesOut: this.datagramsOut,
+      pendingBytes: this.window.pendingBytes,
+      errors: this.errorsByCode(),
       peers: this.registry.size,
       datagramsIn: this.datagramsIn,
       bytesIn: this.bytesIn,
@@ -367,6 +378,7 @@ export class UdpServer<Data = unknown> extends SocketServer<UdpPeer<Data>, UdpLi
 
   private admit(rinfo: RemoteInfo, now: number): UdpPeer<Data> {
     const peer = new UdpPeer<Data>(this.owner, rinfo.address, rinfo.port, rinfo.family, now);
+    this.admitted++;
     this.registry.set(peer.id, peer);
     if (this.log.isLevelEnabled('debug')) {
       this.log.debug({ connId: peer.id, remote: peer.id, peers: this.registry.size }, 'new peer');
