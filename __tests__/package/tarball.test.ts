@@ -1,0 +1,221 @@
+/**
+ * The package as `npm pack` ships it, built from the working tree and unpacked into projects of
+ * their own (see helpers/pack.ts): what it holds, how big it is, and that CommonJS, ESM and
+ * TypeScript users (nodenext, bundler, node10) can load it. The README's code blocks are checked
+ * against the same kind of install by __tests__/docs/readme.test.ts.
+ */
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  expectSuccess,
+  makeConsumer,
+  packFreshBuild,
+  run,
+  TSC,
+  type Consumer,
+  type Packed,
+} from '../helpers/pack';
+
+// Each TypeScript test runs tsc once, which takes tens of seconds on a busy machine.
+jest.setTimeout(180_000);
+
+let packed: Packed;
+let consumer: Consumer;
+
+beforeAll(async () => {
+  packed = await packFreshBuild();
+  consumer = await makeConsumer(packed, {});
+}, 400_000);
+
+afterAll(async () => {
+  await consumer?.cleanup();
+  await packed?.cleanup();
+});
+
+const paths = (): string[] => packed.files.map((f) => f.path);
+
+test('holds dist (JavaScript and declarations only), README, CHANGELOG, LICENSE and package.json', () => {
+  const outside = paths()
+    .filter((f) => !f.startsWith('dist/'))
+    .sort();
+  expect(outside).toEqual(['CHANGELOG.md', 'LICENSE', 'README.md', 'package.json']);
+  expect(paths()).toEqual(
+    expect.arrayContaining(['dist/index.js', 'dist/index.d.ts', 'dist/adapters/redis.js']),
+  );
+  // No source maps, no tests, no TypeScript sources, no build info.
+  expect(paths().filter((f) => f.startsWith('dist/') && !/\.(js|d\.ts)$/.test(f))).toEqual([]);
+  expect(paths().filter((f) => /__tests__|\.test\.|\.map$|tsbuildinfo/.test(f))).toEqual([]);
+});
+
+test('stays small: under 250 kB packed and 1 MB unpacked', () => {
+  // 168 kB packed, 620 kB unpacked when source maps were dropped (754 kB unpacked with them).
+  expect(packed.size).toBeLessThan(250_000);
+  expect(packed.unpackedSize).toBeLessThan(1_000_000);
+  const largest = [...packed.files].sort((a, b) => b.size - a.size)[0];
+  expect(largest?.size).toBeLessThan(100_000);
+});
+
+test('the shipped JavaScript has no sourceMappingURL pointing at maps that are not shipped', async () => {
+  const result = await run(
+    'grep',
+    ['-rl', 'sourceMappingURL', join(consumer.dir, 'node_modules', 'sockframe', 'dist')],
+    consumer.dir,
+  );
+  expect(result.stdout).toBe('');
+});
+
+const echo = (importLine: string): string => `${importLine}
+const server = new TcpServer();
+server.on('message', (conn, message) => conn.send(message));
+server.listen({ port: 0, host: '127.0.0.1' }).then(async ({ port }) => {
+  const client = new TcpClient({ host: '127.0.0.1', port });
+  await client.connect();
+  const reply = new Promise((resolve) => client.once('message', resolve));
+  client.send('round trip');
+  console.log('echo:' + String(await reply));
+  await client.close();
+  await server.close();
+});
+`;
+
+test('require() from CommonJS', async () => {
+  await writeFile(
+    join(consumer.dir, 'cjs.cjs'),
+    echo("const { TcpServer, TcpClient } = require('sockframe');"),
+  );
+  const result = await run(process.execPath, ['cjs.cjs'], consumer.dir);
+  expectSuccess(result);
+  expect(result.stdout).toBe('echo:round trip\n');
+});
+
+test('import from ESM', async () => {
+  await writeFile(join(consumer.dir, 'esm.mjs'), echo("import { TcpServer, TcpClient } from 'sockframe';"));
+  const result = await run(process.execPath, ['esm.mjs'], consumer.dir);
+  expectSuccess(result);
+  expect(result.stdout).toBe('echo:round trip\n');
+});
+
+test('sockframe/redis loads without ioredis being required by the core entry point', async () => {
+  const probe = `const core = require('sockframe');
+const redis = require('sockframe/redis');
+console.log(typeof core.TcpServer, typeof redis.RedisAdapter, Object.keys(require.cache).some((f) => f.includes('/ioredis/')));
+`;
+  await writeFile(join(consumer.dir, 'redis-probe.cjs'), probe);
+  const result = await run(process.execPath, ['redis-probe.cjs'], consumer.dir);
+  expectSuccess(result);
+  expect(result.stdout).toBe('function function false\n');
+});
+
+async function compile(file: string, source: string, options: string[]): Promise<void> {
+  await writeFile(join(consumer.dir, file), source);
+  // skipLibCheck: the declarations themselves are checked under strict by the README tests.
+  const args = [TSC, '--strict', '--types', 'node', '--skipLibCheck', ...options, file];
+  expectSuccess(
+    await run(process.execPath, args, consumer.dir, { timeout: 120_000 }),
+    `tsc ${options.join(' ')}`,
+  );
+}
+
+test('strict TypeScript, module nodenext: typed events, and a wrong event name does not compile', async () => {
+  const source = `import { TcpServer, TcpClient, lengthField, type Connection } from 'sockframe';
+const server = new TcpServer<{ name: string }>({ framing: lengthField() });
+server.on('message', (conn: Connection<{ name: string }>, message: Buffer) => conn.send(message));
+server.listen({ port: 0, host: '127.0.0.1' }).then(async ({ port }) => {
+  const client = new TcpClient({ host: '127.0.0.1', port });
+  await client.connect();
+  const reply = new Promise<Buffer>((resolve) => client.once('message', resolve));
+  client.send('typed');
+  console.log('echo:' + (await reply).toString());
+  await client.close();
+  await server.close();
+});
+// @ts-expect-error: not an event of a server
+server.on('mesage', () => {});
+`;
+  await compile('app.ts', source, ['--module', 'nodenext', '--target', 'es2022', '--outDir', 'out-nodenext']);
+  const result = await run(process.execPath, [join('out-nodenext', 'app.js')], consumer.dir);
+  expectSuccess(result);
+  expect(result.stdout).toBe('echo:typed\n');
+});
+
+test('moduleResolution node10 finds the types of sockframe and sockframe/redis (typesVersions)', async () => {
+  const source = `import { TcpServer } from 'sockframe';
+import { RedisAdapter } from 'sockframe/redis';
+const server: TcpServer = new TcpServer();
+type Options = ConstructorParameters<typeof RedisAdapter>[0];
+const channel: Options['channel'] = 'chat';
+console.log(typeof server.listen, channel);
+`;
+  await compile('node10.ts', source, [
+    '--module',
+    'commonjs',
+    '--moduleResolution',
+    'node10',
+    '--ignoreDeprecations',
+    '6.0',
+    '--noImplicitAny',
+    '--target',
+    'es2022',
+    '--outDir',
+    'out-node10',
+  ]);
+  const result = await run(process.execPath, [join('out-node10', 'node10.js')], consumer.dir);
+  expectSuccess(result);
+  expect(result.stdout).toBe('function chat\n');
+});
+
+describe('await using, by compile target (the README TypeScript notes)', () => {
+  const program = `import { TcpServer } from 'sockframe';
+{
+  await using server = new TcpServer();
+  await server.listen({ port: 0, host: '127.0.0.1' });
+  console.log('listening:', server.connections.size === 0);
+}
+console.log('disposed');
+`;
+
+  async function runtimeParsesAwaitUsing(): Promise<boolean> {
+    const probe = await run(
+      process.execPath,
+      ['--input-type=module', '-e', 'await using x = null;'],
+      consumer.dir,
+    );
+    return probe.code === 0;
+  }
+
+  test('target es2022: lowered, runs on this Node', async () => {
+    await compile('using-es2022.mts', program, [
+      '--module',
+      'nodenext',
+      '--target',
+      'es2022',
+      '--lib',
+      'es2022,esnext.disposable',
+      '--outDir',
+      'out-es2022',
+    ]);
+    const result = await run(process.execPath, [join('out-es2022', 'using-es2022.mjs')], consumer.dir);
+    expectSuccess(result);
+    expect(result.stdout).toBe('listening: true\ndisposed\n');
+  });
+
+  test('target esnext: emitted as written, runs only where the runtime parses it (not Node 20)', async () => {
+    await compile('using-esnext.mts', program, [
+      '--module',
+      'nodenext',
+      '--target',
+      'esnext',
+      '--outDir',
+      'out-esnext',
+    ]);
+    const result = await run(process.execPath, [join('out-esnext', 'using-esnext.mjs')], consumer.dir);
+    if (await runtimeParsesAwaitUsing()) {
+      expectSuccess(result);
+      expect(result.stdout).toBe('listening: true\ndisposed\n');
+    } else {
+      expect(result.code).not.toBe(0);
+      expect(result.stderr).toMatch(/SyntaxError/);
+    }
+    if (process.versions.node.startsWith('20.')) expect(result.stderr).toMatch(/SyntaxError/);
+  });
+});
