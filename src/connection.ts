@@ -333,6 +333,7 @@ export class Connection<Data = unknown, Remote = unknown>
     return this.rpc;
   }
 
+  /** @internal */
   set rpcPeer(peer: RpcPeer | undefined) {
     this.rpc = peer;
   }

@@ -288,3 +288,12 @@ test('every `npm run` script named in a shell block exists', async () => {
   expect(named.length).toBeGreaterThan(0);
   expect(named.filter((s) => !(s in scripts))).toEqual([]);
 });
+
+test('the README links the API reference at the package homepage (an absolute URL, so it works on the registry page)', async () => {
+  const { homepage } = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { homepage: string };
+  expect(homepage).toMatch(/^https:\/\//);
+  const readme = await readFile(README, 'utf8');
+  expect(readme).toContain(`<${homepage}>`);
+  // No relative links into docs/api: that folder is built, not committed.
+  expect(readme).not.toMatch(/\]\((?:\.\/)?docs\/api/);
+});
