@@ -14,6 +14,7 @@ import {
   TSC,
   type Consumer,
   type Packed,
+  type Run,
 } from '../helpers/pack';
 
 // Each TypeScript test runs tsc once, which takes tens of seconds on a busy machine.
@@ -106,14 +107,16 @@ console.log(typeof core.TcpServer, typeof redis.RedisAdapter, Object.keys(requir
   expect(result.stdout).toBe('function function false\n');
 });
 
-async function compile(file: string, source: string, options: string[]): Promise<void> {
+/** Compiles one file with tsc into out-<name>/ and runs what it emitted. */
+async function compileAndRun(file: string, source: string, options: string): Promise<Run> {
   await writeFile(join(consumer.dir, file), source);
+  const outDir = `out-${file.replace(/\.m?ts$/, '')}`;
   // skipLibCheck: the declarations themselves are checked under strict by the README tests.
-  const args = [TSC, '--strict', '--types', 'node', '--skipLibCheck', ...options, file];
-  expectSuccess(
-    await run(process.execPath, args, consumer.dir, { timeout: 120_000 }),
-    `tsc ${options.join(' ')}`,
-  );
+  const flags = `--strict --types node --skipLibCheck --outDir ${outDir} ${options}`.split(' ');
+  const compiled = await run(process.execPath, [TSC, ...flags, file], consumer.dir, { timeout: 120_000 });
+  expectSuccess(compiled, `tsc ${options}`);
+  const emitted = join(outDir, file.replace(/\.ts$/, '.js').replace(/\.mts$/, '.mjs'));
+  return run(process.execPath, [emitted], consumer.dir);
 }
 
 test('strict TypeScript, module nodenext: typed events, and a wrong event name does not compile', async () => {
@@ -132,8 +135,7 @@ server.listen({ port: 0, host: '127.0.0.1' }).then(async ({ port }) => {
 // @ts-expect-error: not an event of a server
 server.on('mesage', () => {});
 `;
-  await compile('app.ts', source, ['--module', 'nodenext', '--target', 'es2022', '--outDir', 'out-nodenext']);
-  const result = await run(process.execPath, [join('out-nodenext', 'app.js')], consumer.dir);
+  const result = await compileAndRun('app.ts', source, '--module nodenext --target es2022');
   expectSuccess(result);
   expect(result.stdout).toBe('echo:typed\n');
 });
@@ -146,20 +148,11 @@ type Options = ConstructorParameters<typeof RedisAdapter>[0];
 const channel: Options['channel'] = 'chat';
 console.log(typeof server.listen, channel);
 `;
-  await compile('node10.ts', source, [
-    '--module',
-    'commonjs',
-    '--moduleResolution',
-    'node10',
-    '--ignoreDeprecations',
-    '6.0',
-    '--noImplicitAny',
-    '--target',
-    'es2022',
-    '--outDir',
-    'out-node10',
-  ]);
-  const result = await run(process.execPath, [join('out-node10', 'node10.js')], consumer.dir);
+  const result = await compileAndRun(
+    'node10.ts',
+    source,
+    '--module commonjs --moduleResolution node10 --ignoreDeprecations 6.0 --target es2022',
+  );
   expectSuccess(result);
   expect(result.stdout).toBe('function chat\n');
 });
@@ -184,31 +177,17 @@ console.log('disposed');
   }
 
   test('target es2022: lowered, runs on this Node', async () => {
-    await compile('using-es2022.mts', program, [
-      '--module',
-      'nodenext',
-      '--target',
-      'es2022',
-      '--lib',
-      'es2022,esnext.disposable',
-      '--outDir',
-      'out-es2022',
-    ]);
-    const result = await run(process.execPath, [join('out-es2022', 'using-es2022.mjs')], consumer.dir);
+    const result = await compileAndRun(
+      'using-es2022.mts',
+      program,
+      '--module nodenext --target es2022 --lib es2022,esnext.disposable',
+    );
     expectSuccess(result);
     expect(result.stdout).toBe('listening: true\ndisposed\n');
   });
 
   test('target esnext: emitted as written, runs only where the runtime parses it (not Node 20)', async () => {
-    await compile('using-esnext.mts', program, [
-      '--module',
-      'nodenext',
-      '--target',
-      'esnext',
-      '--outDir',
-      'out-esnext',
-    ]);
-    const result = await run(process.execPath, [join('out-esnext', 'using-esnext.mjs')], consumer.dir);
+    const result = await compileAndRun('using-esnext.mts', program, '--module nodenext --target esnext');
     if (await runtimeParsesAwaitUsing()) {
       expectSuccess(result);
       expect(result.stdout).toBe('listening: true\ndisposed\n');
