@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { TlsClient, TlsServer } from 'sockframe';
 
 // Compiled to .build/examples/, run from the package root by the npm script.
-const certs = join(__dirname, '..', '..', 'examples', 'certs');
+const certs = join(__dirname, 'certs');
 const cert = readFileSync(join(certs, 'localhost-cert.pem'));
 const key = readFileSync(join(certs, 'localhost-key.pem'));
 

@@ -60,7 +60,7 @@ export { lines } from './framing/lines';
 export type { LinesOptions, LinesFraming } from './framing/lines';
 export { fixedSize } from './framing/fixed';
 export { contentLength } from './framing/content-length';
-export type { ContentLengthOptions } from './framing/content-length';
+export type { ContentLengthOptions, ContentLengthFraming } from './framing/content-length';
 
 export { jsonRpc, jsonSerializer, RpcError, RPC_CODES, JSON_RPC_DEFAULTS } from './rpc/json-rpc';
 export type {
@@ -106,7 +106,7 @@ export type { IpcServerOptions, IpcListenOptions, IpcAddress } from './server/ip
 export { UdpServer, UDP_SERVER_DEFAULTS } from './server/udp-server';
 export type { UdpServerOptions, UdpListenOptions, UdpAddress, UdpServerStats } from './server/udp-server';
 export { UdpPeer } from './udp-peer';
-export type { UdpPeerStats } from './udp-peer';
+export type { UdpPeerEvents, UdpPeerStats } from './udp-peer';
 export { MAX_UDP4_DATAGRAM, MAX_UDP6_DATAGRAM } from './datagram';
 export type { UdpType } from './datagram';
 export type { LoggerOption } from './logger';

@@ -346,4 +346,19 @@ describe('stale files and races', () => {
     await server.close();
     expect(readdirSync(dir)).toEqual([]);
   });
+
+  unixOnly('a relative path is removed on close even after the process changed directory', async () => {
+    const dir = privateDir();
+    const elsewhere = privateDir();
+    const before = process.cwd();
+    resources.add(before, (cwd) => process.chdir(cwd));
+    process.chdir(dir);
+    const server = ipcServer();
+    await expect(server.listen({ path: 'app.sock' })).resolves.toEqual({ path: 'app.sock' });
+    await expectEcho(await rawClient(resources, { path: join(dir, 'app.sock') }), 'relative path');
+    process.chdir(elsewhere);
+    await server.close();
+    expect(readdirSync(dir)).toEqual([]);
+    expect(readdirSync(elsewhere)).toEqual([]);
+  });
 });

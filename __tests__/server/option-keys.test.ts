@@ -9,6 +9,8 @@ import {
   UdpClient,
   UdpServer,
 } from 'sockframe';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Resources, tlsCert, tlsKey, tmpSocketPath } from '../helpers/net';
 
 const resources = new Resources();
@@ -87,6 +89,37 @@ describe('TlsServer needs something to serve a handshake with', () => {
   test('a key without a cert, or a cert without a key, throws', () => {
     expect(() => new TlsServer({ key: tlsKey })).toThrow(/only a key/);
     expect(() => new TlsServer({ cert: tlsCert })).toThrow(/only a cert/);
+  });
+
+  test('an empty key, cert or pfx counts as none', () => {
+    expect(() => new TlsServer({ key: tlsKey, cert: '' })).toThrow(/only a key/);
+    expect(() => new TlsServer({ key: Buffer.alloc(0), cert: tlsCert })).toThrow(/only a cert/);
+    expect(() => new TlsServer({ key: [], cert: [] })).toThrow(/needs a key and a cert/);
+    expect(() => new TlsServer({ pfx: '' })).toThrow(/needs a key and a cert/);
+  });
+
+  test('a key or cert that does not parse, or that do not match, is a TypeError at construction', () => {
+    const junk = Buffer.from('-----BEGIN CERTIFICATE-----\nnot a certificate\n-----END CERTIFICATE-----\n');
+    // The examples' key belongs to another certificate than the test fixtures'.
+    const otherKey = readFileSync(join(__dirname, '..', '..', 'examples', 'certs', 'localhost-key.pem'));
+    const cases = [
+      { key: tlsKey, cert: junk },
+      { key: junk, cert: tlsCert },
+      { pfx: Buffer.from('x') },
+      { key: otherKey, cert: tlsCert },
+    ];
+    for (const options of cases) {
+      let thrown: unknown;
+      try {
+        new TlsServer(options);
+      } catch (err) {
+        thrown = err;
+      }
+      expect(thrown).toBeInstanceOf(TypeError);
+      expect((thrown as TypeError).message).toMatch(
+        /^TlsServer: the TLS options do not make a secure context: /,
+      );
+    }
   });
 
   test('an SNICallback or a pskCallback is enough', () => {

@@ -1,5 +1,6 @@
 import { chmodSync, linkSync, lstatSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
+import { resolve as resolvePath } from 'node:path';
 import { AddressInUseError, asSockframeError, ServerClosedError, SocketError } from '../errors';
 import {
   checkIpcPath,
@@ -63,6 +64,8 @@ export class IpcServer<Data = unknown, Local = unknown, Remote = unknown> extend
   private path: string | undefined;
   /** The socket file this server bound, so that close() removes that one and no other. */
   private identity: FileIdentity | undefined;
+  /** Where that file is, resolved at listen(): a relative path must not follow a later chdir(). */
+  private filePath: string | undefined;
 
   constructor(options: IpcServerOptions<Local, Remote> = {}) {
     super(options, 'ipc-server', createServer({ allowHalfOpen: true }));
@@ -94,6 +97,7 @@ export class IpcServer<Data = unknown, Local = unknown, Remote = unknown> extend
       return;
     }
     checkPrivatePath(path);
+    const filePath = resolvePath(path);
     let privateDir: { dir: string; socketPath: string };
     try {
       privateDir = makePrivateDir(path);
@@ -109,6 +113,7 @@ export class IpcServer<Data = unknown, Local = unknown, Remote = unknown> extend
         await this.claim(path, socketPath, dir);
         this.path = path;
         this.identity = identity;
+        this.filePath = filePath;
       } catch (err) {
         if (this.server.listening) await new Promise((resolve) => this.server.close(resolve));
         throw err;
@@ -158,8 +163,8 @@ export class IpcServer<Data = unknown, Local = unknown, Remote = unknown> extend
   }
 
   protected override afterClose(): void {
-    const { path, identity } = this;
-    if (path !== undefined && identity !== undefined) unlinkIfOurs(path, identity);
+    const { filePath, identity } = this;
+    if (filePath !== undefined && identity !== undefined) unlinkIfOurs(filePath, identity);
   }
 }
 

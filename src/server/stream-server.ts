@@ -266,6 +266,7 @@ export abstract class StreamServer<
   Local = unknown,
   Remote = unknown,
 > extends SocketServer<Connection<Data, Remote>, L, A> {
+  /** @internal The options with their defaults, as the transports read them. */
   protected readonly settings: ResolvedStreamOptions;
   protected readonly server: Server;
   /**

@@ -1,4 +1,5 @@
-import { createServer, type TLSSocket, type TlsOptions } from 'node:tls';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { createServer, type Server, type TLSSocket, type TlsOptions } from 'node:tls';
 import { SocketError } from '../errors';
 import { FLOOD_LOG_INTERVAL_MS, LogThrottle } from '../logger';
 import { checkOptionKeys, checkTime, TLS_COMMON_PASSTHROUGH_NAMES } from '../options';
@@ -56,7 +57,15 @@ function tlsOnly(options: object): TlsOptions {
  * certificate). Without one, Node listens and then fails every handshake.
  */
 function checkCredentials(tls: Record<string, unknown>): void {
-  const given = (name: string): boolean => tls[name] !== undefined && tls[name] !== null;
+  // An empty string, buffer or array holds no credential: Node would ignore it and fail handshakes.
+  const given = (name: string): boolean => {
+    const value = tls[name];
+    if (value === undefined || value === null) return false;
+    if (typeof value === 'string' || ArrayBuffer.isView(value) || Array.isArray(value)) {
+      return (typeof value === 'string' || Array.isArray(value) ? value.length : value.byteLength) > 0;
+    }
+    return true;
+  };
   if (given('key') !== given('cert') && !given('pfx')) {
     throw new TypeError(
       `TlsServer needs both a key and a cert; got only ${given('key') ? 'a key' : 'a cert'}.`,
@@ -67,6 +76,43 @@ function checkCredentials(tls: Record<string, unknown>): void {
   throw new TypeError(
     'TlsServer needs a key and a cert (or pfx, an SNICallback or a pskCallback) to complete a handshake.',
   );
+}
+
+/**
+ * node:tls parses the key and certificates when the server is made; what it cannot parse (or a
+ * key that is not the certificate's) is a programmer's mistake, thrown as a TypeError here.
+ */
+function secureServer(tls: TlsOptions): Server {
+  let server: Server;
+  try {
+    server = createServer({ ...tls, allowHalfOpen: false });
+  } catch (err) {
+    const detail = err instanceof Error ? err.message : String(err);
+    throw new TypeError(`TlsServer: the TLS options do not make a secure context: ${detail}`, { cause: err });
+  }
+  checkKeyMatchesCert(tls);
+  return server;
+}
+
+/**
+ * node:tls does not check that a key belongs to the certificate: the server would listen and
+ * fail every handshake. Checked for the common case of one PEM key and one certificate (chain).
+ */
+function checkKeyMatchesCert({ key, cert, passphrase }: TlsOptions): void {
+  const single = (value: unknown): value is string | Buffer =>
+    typeof value === 'string' || Buffer.isBuffer(value);
+  if (!single(key) || !single(cert)) return;
+  let matches: boolean;
+  try {
+    matches = new X509Certificate(cert).checkPrivateKey(createPrivateKey({ key, passphrase }));
+  } catch {
+    return; // a format checked by node:tls already (DER, an engine key, ...): nothing more to say
+  }
+  if (!matches) {
+    throw new TypeError(
+      "TlsServer: the TLS options do not make a secure context: the key is not the certificate's.",
+    );
+  }
 }
 
 /** A TLS server; messages are framed inside the encrypted stream. */
@@ -105,7 +151,7 @@ export class TlsServer<Data = unknown, Local = unknown, Remote = unknown> extend
     checkCredentials(tls as Record<string, unknown>);
     if (tls.handshakeTimeout === undefined) tls.handshakeTimeout = TLS_SERVER_DEFAULTS.handshakeTimeout;
     else checkTime('handshakeTimeout', tls.handshakeTimeout, 0);
-    super(options, 'tls-server', createServer({ ...tls, allowHalfOpen: false }), TLS_SERVER_KEYS);
+    super(options, 'tls-server', secureServer(tls), TLS_SERVER_KEYS);
     // A failed handshake never becomes a connection; it is still reported. Node leaves the socket
     // open after some of these (a handshake timeout, for one): it is destroyed here.
     this.server.on('tlsClientError', (err: Error, socket: TLSSocket) => {
