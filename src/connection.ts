@@ -150,6 +150,8 @@ export class Connection<Data = unknown, Remote = unknown>
   /** Passed to the last write of each flush while a 'drain' is due; made on first need. */
   private afterWrite: (() => void) | undefined = undefined;
   private messageTimer: NodeJS.Timeout | undefined = undefined;
+  /** The close() timeout, cleared when the socket closes. */
+  private closeTimer: NodeJS.Timeout | undefined = undefined;
   private messagesAtTimerStart = 0;
   /** Message handlers whose promise is pending: a graceful close keeps writing until they settle. */
   private handlersRunning = 0;
@@ -365,15 +367,20 @@ export class Connection<Data = unknown, Remote = unknown>
    * destroyed then, and its close reason counts the `unsentBytes`.
    */
   close(options?: CloseOptions): Promise<void> {
-    const timeout = checkCloseTimeout(options);
+    return this.closeWithin(checkCloseTimeout(options), destroyConnection);
+  }
+
+  /** @internal close() with a checked timeout, calling `expired` instead of destroy() at it. */
+  closeWithin(timeout: number, expired: (conn: Connection<Data, Remote>) => void): Promise<void> {
     this.beginClose('closed');
     // An explicit close ends the write side now, even while message handlers are running.
     this.endWrites();
     const closed = this.whenClosed();
-    if (this.state !== CLOSED) {
-      const timer = setTimeout(destroyConnection, timeout, this);
-      void closed.then(() => clearTimeout(timer));
-    }
+    if (this.state === CLOSED) return closed;
+    const timer = setTimeout(expired, timeout, this);
+    // The first close's timer is cleared by the close itself; another call's (rare) by its promise.
+    if (this.closeTimer === undefined) this.closeTimer = timer;
+    else void closed.then(() => clearTimeout(timer));
     return closed;
   }
 
@@ -709,6 +716,8 @@ export class Connection<Data = unknown, Remote = unknown>
     this.charge(0, 0);
     if (this.messageTimer !== undefined) clearTimeout(this.messageTimer);
     this.messageTimer = undefined;
+    if (this.closeTimer !== undefined) clearTimeout(this.closeTimer);
+    this.closeTimer = undefined;
     if (this.settings.idleTimeout > 0) unwatchIdle(this, this.settings.idleTimeout);
     const unsentBytes = this.unsentAtDestroy >= 0 ? this.unsentAtDestroy : this.unsentBytes();
     this.batch?.clear();

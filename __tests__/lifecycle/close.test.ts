@@ -132,6 +132,19 @@ describe('conn.close({ timeout })', () => {
     expect(recorded.closes[0]?.reason.kind).toBe('closed');
   });
 
+  test('a second close() with a shorter timeout cuts the peer off at the shorter one', async () => {
+    const { port, recorded } = await startTcp(resources, { idleTimeout: 0 });
+    const client = await halfOpenClient(port);
+    await expectEcho(client, 'hi');
+    const conn = recorded.connects[0] as Connection;
+    const begun = Date.now();
+    const first = conn.close({ timeout: 60_000 });
+    const second = conn.close({ timeout: 200 });
+    expect(await settlesWithin(Promise.all([first, second]), 3000)).toBe(true);
+    expect(Date.now() - begun).toBeGreaterThanOrEqual(150);
+    expect(recorded.closes.map((c) => c.reason.kind)).toEqual(['closed']);
+  });
+
   test('checks its options', async () => {
     const { port, recorded } = await startTcp(resources);
     await rawClient(resources, { port });

@@ -508,20 +508,14 @@ export abstract class StreamClient<Local = unknown, Remote = unknown> extends So
     return this.closing;
   }
 
-  private async endConnection(conn: Connection, timeout: number): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    const expired = new Promise<boolean>((resolve) => {
-      timer = setTimeout(() => resolve(true), timeout);
+  private endConnection(conn: Connection, timeout: number): Promise<void> {
+    return conn.closeWithin(timeout, (left) => {
+      this.log.warn(
+        { connId: left.id, timeoutMs: timeout },
+        'destroying the connection left at the close timeout',
+      );
+      left.destroy();
     });
-    const timedOut = await Promise.race([conn.close({ timeout }).then(() => false), expired]);
-    clearTimeout(timer);
-    if (!timedOut) return;
-    this.log.warn(
-      { connId: conn.id, timeoutMs: timeout },
-      'destroying the connection left at the close timeout',
-    );
-    conn.destroy();
-    await conn.whenClosed();
   }
 
   protected failConnection(err: SockframeError): void {
@@ -565,27 +559,24 @@ export abstract class StreamClient<Local = unknown, Remote = unknown> extends So
   /** Waits `ms`, or rejects at once when `signal` aborts or the client is closed for good. */
   private wait(ms: number, signal: AbortSignal | undefined): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      const closed = this.closeSignal;
-      if (closed.aborted) return reject(closed.reason as SockframeError);
+      if (this.closedForGood) return reject(this.closedReason);
       const done = (err?: SockframeError): void => {
         clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);
-        closed.removeEventListener('abort', onClose);
+        unwatchClose();
         if (err === undefined) resolve();
         else reject(err);
       };
       const onAbort = (): void => done(new ConnectAbortedError('Aborted', signal?.reason));
-      const onClose = (): void => done(closed.reason as SockframeError);
       const timer = setTimeout(() => done(), ms);
       signal?.addEventListener('abort', onAbort, { once: true });
-      closed.addEventListener('abort', onClose, { once: true });
+      const unwatchClose = this.watchClose(done);
     });
   }
 
   private attempt(signal: AbortSignal | undefined): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      const closed = this.closeSignal;
-      if (closed.aborted) return reject(closed.reason as SockframeError);
+      if (this.closedForGood) return reject(this.closedReason);
       if (this.log.isLevelEnabled('debug')) this.log.debug({ target: this.describeTarget() }, 'connecting');
       const socket = this.createSocket();
       const ready = this.readyEvent();
@@ -593,7 +584,7 @@ export abstract class StreamClient<Local = unknown, Remote = unknown> extends So
       const cleanup = (): void => {
         if (timer !== undefined) clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);
-        closed.removeEventListener('abort', onClose);
+        unwatchClose();
         socket.off('error', onError);
         socket.off(ready, onReady);
       };
@@ -604,7 +595,6 @@ export abstract class StreamClient<Local = unknown, Remote = unknown> extends So
       };
       const onError = (err: Error): void => fail(this.connectError(err, socket));
       const onAbort = (): void => fail(new ConnectAbortedError('Aborted', signal?.reason));
-      const onClose = (): void => fail(closed.reason as SockframeError);
       const onReady = (): void => {
         cleanup();
         try {
@@ -619,7 +609,7 @@ export abstract class StreamClient<Local = unknown, Remote = unknown> extends So
         timer = setTimeout(() => fail(new ConnectTimeoutError(this.connectTimeout)), this.connectTimeout);
       }
       signal?.addEventListener('abort', onAbort, { once: true });
-      closed.addEventListener('abort', onClose, { once: true });
+      const unwatchClose = this.watchClose(fail);
       socket.once('error', onError);
       socket.once(ready, onReady);
     });
