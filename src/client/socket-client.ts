@@ -47,9 +47,10 @@ const ITERATOR_HIGH_WATER_BYTES = 1024 * 1024;
 export abstract class SocketClient extends TypedEmitter<ClientEvents> implements FaultSink {
   protected readonly log: Logger;
   private finished = false;
+  /** The ends of the messages() iterators that are open. */
   private readonly finishWaiters = new Set<() => void>();
   /** Faults nobody observes become process warnings. */
-  private readonly unobserved: UnobservedFaults;
+  private unobservedFaults: UnobservedFaults | undefined = undefined;
   /**
    * Set by close(), once and for good. Every step of connecting (an attempt, a backoff wait, the
    * decision to reconnect after a drop) watches it or checks it, so close() ends them all at once,
@@ -66,7 +67,11 @@ export abstract class SocketClient extends TypedEmitter<ClientEvents> implements
   protected constructor(log: Logger) {
     super();
     this.log = log;
-    this.unobserved = new UnobservedFaults(new.target.name);
+  }
+
+  /** Made on the first fault nobody observes: most clients never have one. */
+  private get unobserved(): UnobservedFaults {
+    return (this.unobservedFaults ??= new UnobservedFaults(this.constructor.name));
   }
 
   /** Connects; resolves once connected. */
@@ -221,7 +226,7 @@ export abstract class SocketClient extends TypedEmitter<ClientEvents> implements
   /** Marks that nothing more will be delivered: ends every messages() iterator. */
   protected finish(): void {
     this.finished = true;
-    for (const end of [...this.finishWaiters]) end();
+    if (this.finishWaiters.size > 0) for (const end of [...this.finishWaiters]) end();
   }
 
   /** A new connect() begins: iterators created from now on wait for messages again. */

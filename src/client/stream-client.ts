@@ -498,11 +498,10 @@ export abstract class StreamClient<Local = unknown, Remote = unknown> extends So
       );
     }
     const conn = this.conn;
+    const ending = conn === undefined ? undefined : this.endConnection(conn, timeout);
     const attempt = this.connecting?.catch(() => {});
-    this.closing = Promise.all([
-      conn === undefined ? undefined : this.endConnection(conn, timeout),
-      attempt,
-    ]).then(() => {
+    const done = attempt === undefined ? (ending ?? Promise.resolve()) : Promise.all([ending, attempt]);
+    this.closing = done.then(() => {
       this.log.info('client closed');
     });
     return this.closing;
