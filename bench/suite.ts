@@ -11,12 +11,13 @@
  * (ignored by git); progress goes to stderr. The committed chart, bench/results/bench.svg, is
  * redrawn from those results only on purpose: npm run bench:chart.
  */
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { suiteChart } from './chart';
 import { BARE_NET, CONTENDERS, type Contender, type WorkloadId } from './contenders';
+import { WorkerProcess, withWorkers as withWorkerProcesses } from './process';
 import { formatRate, markdownTable, median, progress } from './stats';
 
 // ------------------------------------------------------------------------ options
@@ -83,112 +84,17 @@ if (fanoutConnections < FANOUT_CONNECTIONS) {
 
 // ------------------------------------------------------------------------ worker processes
 
-class WorkerProcess {
-  private readonly child: ChildProcess;
-  private readonly lines: string[] = [];
-  private readonly waiters: {
-    prefix: string;
-    resolve: (rest: string) => void;
-    reject: (e: Error) => void;
-  }[] = [];
-  private stderr = '';
-  private exitError: Error | undefined;
-
-  constructor(job: object, exposeGc = false) {
-    const node = [...(exposeGc ? ['--expose-gc'] : []), WORKER, JSON.stringify(job)];
-    this.child =
-      fdLimit.raiseTo === undefined
-        ? spawn(process.execPath, node, { stdio: ['pipe', 'pipe', 'pipe'] })
-        : spawn('sh', ['-c', `ulimit -n ${fdLimit.raiseTo} && exec "$0" "$@"`, process.execPath, ...node], {
-            stdio: ['pipe', 'pipe', 'pipe'],
-          });
-    let text = '';
-    this.child.stdout?.on('data', (chunk: Buffer) => {
-      text += chunk.toString();
-      for (let at = text.indexOf('\n'); at >= 0; at = text.indexOf('\n')) {
-        this.onLine(text.slice(0, at));
-        text = text.slice(at + 1);
-      }
-    });
-    this.child.stderr?.on('data', (chunk: Buffer) => {
-      this.stderr = (this.stderr + chunk.toString()).slice(-2000);
-    });
-    this.child.stdin?.on('error', () => {});
-    this.child.on('exit', (code, signal) => {
-      const why = this.stderr.trim().split('\n').slice(-3).join(' / ');
-      this.exitError = new Error(`worker exited (${signal ?? code})${why ? `: ${why}` : ''}`);
-      for (const waiter of this.waiters.splice(0)) waiter.reject(this.exitError);
-    });
-  }
-
-  private onLine(line: string): void {
-    const at = this.waiters.findIndex((w) => line.startsWith(`${w.prefix} `) || line === w.prefix);
-    if (at >= 0) {
-      const [waiter] = this.waiters.splice(at, 1);
-      waiter?.resolve(line.slice(waiter.prefix.length + 1));
-    } else {
-      this.lines.push(line);
-    }
-  }
-
-  /** The rest of the next line that starts with `prefix`. */
-  line(prefix: string, timeoutMs: number): Promise<string> {
-    const at = this.lines.findIndex((l) => l.startsWith(`${prefix} `) || l === prefix);
-    if (at >= 0) return Promise.resolve((this.lines.splice(at, 1)[0] as string).slice(prefix.length + 1));
-    if (this.exitError !== undefined) return Promise.reject(this.exitError);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        const index = this.waiters.indexOf(waiter);
-        if (index >= 0) this.waiters.splice(index, 1);
-        reject(new Error(`timed out after ${Math.round(timeoutMs / 1000)} s waiting for ${prefix}`));
-      }, timeoutMs);
-      const waiter = {
-        prefix,
-        resolve: (rest: string) => {
-          clearTimeout(timer);
-          resolve(rest);
-        },
-        reject: (err: Error) => {
-          clearTimeout(timer);
-          reject(err);
-        },
-      };
-      this.waiters.push(waiter);
-    });
-  }
-
-  async json(prefix: string, timeoutMs: number): Promise<Record<string, number>> {
-    return JSON.parse(await this.line(prefix, timeoutMs)) as Record<string, number>;
-  }
-
-  command(line: string): void {
-    this.child.stdin?.write(`${line}\n`);
-  }
-
-  /** Closes stdin (which stops servers and idle clients), and kills what is left after a grace. */
-  async stop(graceMs = 2000): Promise<void> {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
-    const exited = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
-    this.child.stdin?.end();
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), graceMs);
-    await exited;
-    clearTimeout(timer);
-  }
+function startWorker(job: object, exposeGc = false): WorkerProcess {
+  return new WorkerProcess(WORKER, [JSON.stringify(job)], {
+    nodeFlags: exposeGc ? ['--expose-gc'] : [],
+    fdLimit: fdLimit.raiseTo,
+  });
 }
 
-async function withWorkers<T>(
+function withWorkers<T>(
   run: (start: (job: object, gc?: boolean) => WorkerProcess) => Promise<T>,
 ): Promise<T> {
-  const started: WorkerProcess[] = [];
-  try {
-    return await run((job, gc) => {
-      const worker = new WorkerProcess(job, gc);
-      started.push(worker);
-      return worker;
-    });
-  } finally {
-    await Promise.all(started.map((w) => w.stop()));
-  }
+  return withWorkerProcesses(startWorker, run);
 }
 
 // ------------------------------------------------------------------------ measurements
