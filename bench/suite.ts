@@ -18,6 +18,8 @@ import { join } from 'node:path';
 import { suiteChart } from './chart';
 import { BARE_NET, CONTENDERS, type Contender, type WorkloadId } from './contenders';
 import { WorkerProcess, withWorkers as withWorkerProcesses } from './process';
+import { missingOver, type Transport } from './transports';
+import { udpMissing } from './udp';
 import { formatRate, markdownTable, median, progress } from './stats';
 
 // ------------------------------------------------------------------------ options
@@ -44,6 +46,10 @@ const FANOUT_BURST = 8;
 /** How long idle connections sit before the second memory reading. */
 const SETTLE_MS = quick ? 200 : 1000;
 const CHURN_PARALLEL = 8;
+/** Concurrent ping-pong clients of the echo workloads over TLS and Unix sockets. */
+const TRANSPORT_ECHO_CLIENTS = 50;
+const UDP_SIZES = [64, 1400] as const;
+const UDP_MS = quick ? 200 : 1500;
 /** Untimed work before each timed one, so every contender's code is optimised first. */
 const WARMUP_MS = quick ? 50 : 500;
 
@@ -101,14 +107,15 @@ function withWorkers<T>(
 
 type Metrics = Record<string, number>;
 
-function flood(size: number): (c: Contender) => Promise<Metrics> {
+function flood(size: number, transport?: Transport): (c: Contender) => Promise<Metrics> {
   return (c) =>
     withWorkers(async (start) => {
-      const receiver = start({ role: 'flood-recv', contender: c.name, size });
+      const receiver = start({ role: 'flood-recv', contender: c.name, size, transport });
       const port = Number(await receiver.line('PORT', 20_000));
       const sender = start({
         role: 'flood-send',
         contender: c.name,
+        transport,
         size,
         port,
         ms: FLOOD_MS,
@@ -142,12 +149,17 @@ function flood(size: number): (c: Contender) => Promise<Metrics> {
     });
 }
 
-function echo(role: string, params: object, timeoutMs: number): (c: Contender) => Promise<Metrics> {
+function echo(
+  role: string,
+  params: object,
+  timeoutMs: number,
+  transport?: Transport,
+): (c: Contender) => Promise<Metrics> {
   return (c) =>
     withWorkers(async (start) => {
-      const server = start({ role: 'server', contender: c.name });
+      const server = start({ role: 'server', contender: c.name, transport });
       const port = Number(await server.line('PORT', 20_000));
-      const client = start({ role, contender: c.name, port, ...params });
+      const client = start({ role, contender: c.name, port, transport, ...params });
       // The server's CPU time over the client's timed window, asked for when it opens and closes.
       const serverCpuAtMark =
         role === 'echo-latency'
@@ -254,12 +266,47 @@ function fanout(mode: 'broadcast' | 'each'): (c: Contender) => Promise<Metrics> 
     });
 }
 
+/**
+ * One sender, one receiver: datagrams per second that arrived over the sender's timed window, and
+ * the share of the timed ones lost; CPU of both processes per datagram received.
+ */
+function datagrams(size: number): (c: Contender) => Promise<Metrics> {
+  return (c) =>
+    withWorkers(async (start) => {
+      const receiver = start({ role: 'udp-recv', contender: c.name, size });
+      const port = Number(await receiver.line('PORT', 20_000));
+      const sender = start({
+        role: 'udp-send',
+        contender: c.name,
+        size,
+        port,
+        ms: UDP_MS,
+        warmup: WARMUP_MS,
+      });
+      const sent = await sender.json('RESULT', WARMUP_MS + UDP_MS + 60_000);
+      // Datagrams still in the kernel's queues arrive within moments.
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      receiver.command('RESULT');
+      const got = await receiver.json('RESULT', 20_000);
+      if (got['bad'] !== 0) throw new Error(`${got['bad']} datagrams arrived garbled`);
+      const received = got['received'] as number;
+      return {
+        rate: received / (sent['seconds'] as number),
+        lossPercent: 100 * (1 - received / (sent['sent'] as number)),
+        cpuPerMessage:
+          received === 0 ? NaN : (((sent['cpu'] as number) + (got['cpu'] as number)) * 1000) / received,
+      };
+    });
+}
+
 interface Workload {
   id: WorkloadId;
   title: string;
   run: (c: Contender) => Promise<Metrics>;
   /** What the ratios of this workload are taken against. */
   reference: Contender;
+  /** Why a contender has no result here, beyond its own `unsupported` list. */
+  unsupported?: (name: string) => string | undefined;
 }
 
 const WORKLOADS: Workload[] = [
@@ -314,7 +361,53 @@ const WORKLOADS: Workload[] = [
     run: fanout('each'),
     reference: CONTENDERS[0] as Contender,
   },
+  ...overTransport('tls', 'TLS'),
+  ...overTransport('ipc', 'Unix socket'),
+  ...UDP_SIZES.map((size): Workload => ({
+    id: `udp-${size}` as WorkloadId,
+    title: `UDP datagrams, ${size} B`,
+    run: datagrams(size),
+    reference: CONTENDERS[0] as Contender,
+    unsupported: udpMissing,
+  })),
 ];
+
+/** The flood and echo workloads over TLS or a Unix socket, each against the baseline on it. */
+function overTransport(transport: Transport, label: string): Workload[] {
+  const reference = CONTENDERS[0] as Contender;
+  const unsupported = (name: string): string | undefined => missingOver(transport, name);
+  const load = { clients: TRANSPORT_ECHO_CLIENTS, ms: LOAD_MS, warmup: WARMUP_MS };
+  return [
+    {
+      id: `${transport}-flood-64`,
+      title: `${label} flood, 64 B`,
+      run: flood(64, transport),
+      reference,
+      unsupported,
+    },
+    {
+      id: `${transport}-flood-64k`,
+      title: `${label} flood, 64 KiB`,
+      run: flood(65536, transport),
+      reference,
+      unsupported,
+    },
+    {
+      id: `${transport}-echo-latency`,
+      title: `${label} echo round trip, 1 client`,
+      run: echo('echo-latency', { count: LATENCY_COUNT }, 120_000, transport),
+      reference,
+      unsupported,
+    },
+    {
+      id: `${transport}-echo-50`,
+      title: `${label} echo, ${TRANSPORT_ECHO_CLIENTS} clients`,
+      run: echo('echo-load', load, LOAD_MS + 60_000, transport),
+      reference,
+      unsupported,
+    },
+  ];
+}
 
 // ------------------------------------------------------------------------ table rows
 
@@ -530,6 +623,97 @@ const ROWS: RowSpec[] = [
   },
 ];
 
+/** The rows of the flood and echo workloads over TLS or a Unix socket. */
+function transportRows(transport: Transport, label: string): RowSpec[] {
+  const id = (rest: string): WorkloadId => `${transport}-${rest}` as WorkloadId;
+  return [
+    {
+      workload: id('flood-64'),
+      metric: 'rate',
+      title: `${label} flood 64 B`,
+      unit: 'msg/s',
+      higherIsBetter: true,
+      format: rate,
+      target: 0.9,
+    },
+    {
+      workload: id('flood-64k'),
+      metric: 'mbps',
+      title: `${label} flood 64 KiB`,
+      unit: 'MB/s',
+      higherIsBetter: true,
+      format: mbps,
+      target: 0.9,
+    },
+    {
+      workload: id('echo-latency'),
+      metric: 'p50',
+      title: `${label} echo p50, 1 client`,
+      unit: 'µs',
+      higherIsBetter: false,
+      format: micros,
+      target: 1.1,
+    },
+    {
+      workload: id('echo-50'),
+      metric: 'rate',
+      title: `${label} echo, ${TRANSPORT_ECHO_CLIENTS} clients`,
+      unit: 'round trips/s',
+      higherIsBetter: true,
+      format: rate,
+      target: 0.9,
+    },
+    {
+      workload: id('flood-64'),
+      metric: 'cpuPerMessage',
+      title: `${label} CPU per message, flood 64 B ²`,
+      unit: 'ns',
+      higherIsBetter: false,
+      format: (v) => v.toFixed(0),
+    },
+    {
+      workload: id('echo-50'),
+      metric: 'cpuPerOperation',
+      title: `${label} CPU per round trip, ${TRANSPORT_ECHO_CLIENTS} clients ²`,
+      unit: 'µs',
+      higherIsBetter: false,
+      format: (v) => (v / 1000).toFixed(1),
+    },
+  ];
+}
+
+ROWS.push(
+  ...transportRows('tls', 'TLS'),
+  ...transportRows('ipc', 'IPC'),
+  ...UDP_SIZES.flatMap((size): RowSpec[] => [
+    {
+      workload: `udp-${size}` as WorkloadId,
+      metric: 'rate',
+      title: `UDP ${size} B datagrams received`,
+      unit: 'datagrams/s',
+      higherIsBetter: true,
+      format: rate,
+      target: 0.9,
+    },
+    {
+      workload: `udp-${size}` as WorkloadId,
+      metric: 'lossPercent',
+      title: `UDP ${size} B datagrams lost`,
+      unit: '%',
+      higherIsBetter: false,
+      format: (v) => v.toFixed(1),
+    },
+    {
+      workload: `udp-${size}` as WorkloadId,
+      metric: 'cpuPerMessage',
+      title: `UDP ${size} B CPU per datagram received ²`,
+      unit: 'ns',
+      higherIsBetter: false,
+      format: (v) => v.toFixed(0),
+    },
+  ]),
+);
+
 // ------------------------------------------------------------------------ running
 
 /** Per workload, per contender: the metrics of each round (undefined where it failed). */
@@ -561,7 +745,7 @@ async function runAll(): Promise<{ measured: Measured; missing: Missing; seconds
     measured.set(workload.id, results);
     missing.set(workload.id, why);
     for (const c of field) {
-      const reason = c.unsupported[workload.id];
+      const reason = c.unsupported[workload.id] ?? workload.unsupported?.(c.name);
       if (reason !== undefined) why.set(c.name, reason);
     }
     for (let round = 0; round < rounds; round++) {
@@ -730,7 +914,7 @@ async function main(): Promise<void> {
   const footnotes: Footnote[] = [];
   const table = renderTable(rows, footnotes);
   const machineLine = `${info['nproc']} cores (nproc ${info['nproc']}, ${info['cpuModel']}), ${info['memoryGiB']} GiB, Node ${info['node']}, ${info['platform']}`;
-  const summaryLine = `Loopback TCP, each contender in its own pair of processes; median of ${rounds} interleaved round${rounds === 1 ? '' : 's'}${quick ? ' (--quick: short runs, smoke test only)' : ''}; (×) = median of per-round ratios to baseline.`;
+  const summaryLine = `Loopback TCP (TLS, Unix-socket and UDP rows: those transports), each contender in its own pair of processes; median of ${rounds} interleaved round${rounds === 1 ? '' : 's'}${quick ? ' (--quick: short runs, smoke test only)' : ''}; (×) = median of per-round ratios to baseline.`;
   const missed = rows.filter((row) => meets(row) === false).map((row) => plain(row.title));
   const behind = rows
     .map((row) => ({ row, peers: peersAhead(row) }))
