@@ -144,6 +144,7 @@ const PALETTE: Record<string, string> = {
   'length-prefixed-stream': '#2ca02c',
   'node-ipc': '#9467bd',
   zeromq: '#d62728',
+  go: '#00add8',
 };
 
 const TRANSPORTS = ['tcp', 'tls', 'ipc', 'udp'] as const;

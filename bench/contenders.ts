@@ -48,6 +48,7 @@ export type WorkloadId =
   | 'flood-1m'
   | 'echo-latency'
   | 'echo-100'
+  | 'echo-50'
   | 'echo-1000'
   | 'churn'
   | 'idle'

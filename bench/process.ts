@@ -12,6 +12,8 @@ export interface SpawnOptions {
   nodeFlags?: readonly string[];
   /** Runs the process under `ulimit -n` of this many descriptors (through sh). */
   fdLimit?: number | undefined;
+  /** `script` is an executable of its own (the Go contender), not a Node script. */
+  native?: boolean;
 }
 
 export class WorkerProcess {
@@ -26,11 +28,12 @@ export class WorkerProcess {
   private exitError: Error | undefined;
 
   constructor(script: string, args: readonly string[], options: SpawnOptions = {}) {
-    const node = [...(options.nodeFlags ?? []), script, ...args];
+    const program = options.native === true ? script : process.execPath;
+    const argv = options.native === true ? [...args] : [...(options.nodeFlags ?? []), script, ...args];
     this.child =
       options.fdLimit === undefined
-        ? spawn(process.execPath, node, { stdio: ['pipe', 'pipe', 'pipe'] })
-        : spawn('sh', ['-c', `ulimit -n ${options.fdLimit} && exec "$0" "$@"`, process.execPath, ...node], {
+        ? spawn(program, argv, { stdio: ['pipe', 'pipe', 'pipe'] })
+        : spawn('sh', ['-c', `ulimit -n ${options.fdLimit} && exec "$0" "$@"`, program, ...argv], {
             stdio: ['pipe', 'pipe', 'pipe'],
           });
     let text = '';

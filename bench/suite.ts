@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { suiteChart } from './chart';
 import { BARE_NET, CONTENDERS, type Contender, type WorkloadId } from './contenders';
 import { WorkerProcess, withWorkers as withWorkerProcesses } from './process';
+import { GO_BINARY, goContender } from './go';
 import { missingOver, type Transport } from './transports';
 import { udpMissing } from './udp';
 import { formatRate, markdownTable, median, progress } from './stats';
@@ -90,16 +91,18 @@ if (fanoutConnections < FANOUT_CONNECTIONS) {
 
 // ------------------------------------------------------------------------ worker processes
 
-function startWorker(job: object, exposeGc = false): WorkerProcess {
+/** A worker's job: its role and contender, and what the role needs. */
+type Job = { role: string; contender: string } & Record<string, unknown>;
+
+function startWorker(job: Job, exposeGc = false): WorkerProcess {
+  if (job.contender === 'go') return new WorkerProcess(GO_BINARY, [JSON.stringify(job)], { native: true });
   return new WorkerProcess(WORKER, [JSON.stringify(job)], {
     nodeFlags: exposeGc ? ['--expose-gc'] : [],
     fdLimit: fdLimit.raiseTo,
   });
 }
 
-function withWorkers<T>(
-  run: (start: (job: object, gc?: boolean) => WorkerProcess) => Promise<T>,
-): Promise<T> {
+function withWorkers<T>(run: (start: (job: Job, gc?: boolean) => WorkerProcess) => Promise<T>): Promise<T> {
   return withWorkerProcesses(startWorker, run);
 }
 
@@ -337,6 +340,12 @@ const WORKLOADS: Workload[] = [
     reference: CONTENDERS[0] as Contender,
   },
   {
+    id: 'echo-50',
+    title: 'echo, 50 clients',
+    run: echo('echo-load', { clients: 50, ms: LOAD_MS, warmup: WARMUP_MS }, LOAD_MS + 60_000),
+    reference: CONTENDERS[0] as Contender,
+  },
+  {
     id: 'echo-1000',
     title: 'echo, 1,000 clients',
     run: echo('echo-load', { clients: 1000, ms: LOAD_MS, warmup: WARMUP_MS }, LOAD_MS + 120_000),
@@ -492,6 +501,14 @@ const ROWS: RowSpec[] = [
     target: 0.8,
   },
   {
+    workload: 'echo-50',
+    metric: 'rate',
+    title: 'echo, 50 clients',
+    unit: 'round trips/s',
+    higherIsBetter: true,
+    format: rate,
+  },
+  {
     workload: 'echo-1000',
     metric: 'rate',
     title: 'echo, 1,000 clients',
@@ -569,6 +586,14 @@ const ROWS: RowSpec[] = [
     workload: 'echo-100',
     metric: 'cpuPerOperation',
     title: 'CPU per round trip, 100 clients ²',
+    unit: 'µs',
+    higherIsBetter: false,
+    format: (v) => (v / 1000).toFixed(1),
+  },
+  {
+    workload: 'echo-50',
+    metric: 'cpuPerOperation',
+    title: 'CPU per round trip, 50 clients ²',
     unit: 'µs',
     higherIsBetter: false,
     format: (v) => (v / 1000).toFixed(1),
@@ -721,9 +746,9 @@ type Measured = Map<WorkloadId, Map<string, (Metrics | undefined)[]>>;
 /** Per workload, per contender: why it has no result. */
 type Missing = Map<WorkloadId, Map<string, string>>;
 
-const contenders = CONTENDERS.filter(
-  (c) => onlyContenders === undefined || c.name === 'baseline' || onlyContenders.includes(c.name),
-);
+const wanted = (name: string): boolean =>
+  onlyContenders === undefined || name === 'baseline' || onlyContenders.includes(name);
+const contenders = [...CONTENDERS.filter((c) => wanted(c.name)), ...(wanted('go') ? [goContender()] : [])];
 const workloads = WORKLOADS.filter(
   (w) => onlyWorkloads === undefined || onlyWorkloads.some((o) => w.id === o || w.id.startsWith(`${o}-`)),
 );
@@ -830,6 +855,7 @@ function meets(row: Row): boolean | undefined {
   return row.higherIsBetter ? ratio >= row.target : ratio <= row.target;
 }
 
+// The Node packages; the Go contender stands beside Node, not among its peers.
 const PEERS = ['frame-stream', 'length-prefixed-stream', 'node-ipc', 'zeromq'];
 
 /** Peers ahead of sockframe on this row, by their median ratio to the same reference. */
