@@ -13,6 +13,9 @@ export const GO_BINARY = join(__dirname, 'go-bench');
 const SOURCE = join(__dirname, '..', '..', 'bench', 'go', 'main.go');
 const GO_WORKLOADS: readonly string[] = ['flood-64', 'echo-50'] satisfies readonly WorkloadId[];
 
+/** Why the Go contender has no cell in the other workloads (shown once, as a note). */
+export const GO_ONLY = 'the Go contender runs the 64 B flood and the 50-client echo only';
+
 /** Builds the Go contender; returns why it cannot run, or undefined when it was built. */
 function build(): string | undefined {
   const env = { ...process.env };
@@ -42,10 +45,7 @@ export function goContender(): Contender {
     {},
     {
       get: (_target, key) =>
-        missing ??
-        (typeof key === 'string' && !GO_WORKLOADS.includes(key)
-          ? 'the Go contender runs the 64 B flood and the 50-client echo only'
-          : undefined),
+        missing ?? (typeof key === 'string' && !GO_WORKLOADS.includes(key) ? GO_ONLY : undefined),
     },
   );
   return {

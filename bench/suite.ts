@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { suiteChart } from './chart';
 import { BARE_NET, CONTENDERS, type Contender, type WorkloadId } from './contenders';
 import { WorkerProcess, withWorkers as withWorkerProcesses } from './process';
-import { GO_BINARY, goContender } from './go';
+import { GO_BINARY, GO_ONLY, goContender } from './go';
 import { missingOver, type Transport } from './transports';
 import { udpMissing } from './udp';
 import { formatRate, markdownTable, median, progress } from './stats';
@@ -904,7 +904,7 @@ function renderTable(rows: Row[], footnotes: Footnote[]): string {
   const body = rows.map((row) => {
     const cells = names.map((name) => {
       const cell = row.cells[name];
-      if (cell === undefined) return '—';
+      if (cell === undefined || cell.na === GO_ONLY) return '—';
       if (cell.na !== undefined) {
         const workload = workloads.find((w) => w.id === row.workload)?.title ?? plain(row.title);
         let index = footnotes.findIndex((f) => f.workload === workload && f.reason === cell.na);
@@ -970,6 +970,7 @@ async function main(): Promise<void> {
         ]
       : []),
     ...footnotes.map((note, i) => `[${i + 1}] n/a — ${footnoteText(note)}`),
+    ...(contenders.some((c) => c.name === 'go') ? [`— in the go column: ${GO_ONLY}.`] : []),
     ...notes,
     '',
     `sockframe targets missed: ${missed.length === 0 ? 'none' : missed.join('; ')}.`,
