@@ -110,20 +110,25 @@ function withWorkers<T>(run: (start: (job: Job, gc?: boolean) => WorkerProcess) 
 
 type Metrics = Record<string, number>;
 
+/** Starts the receiver, then the sender pointed at the port the receiver announced. */
+async function receiverThenSender(
+  start: (job: Job) => WorkerProcess,
+  receiverJob: Job,
+  senderJob: Job,
+): Promise<[WorkerProcess, WorkerProcess]> {
+  const receiver = start(receiverJob);
+  const port = Number(await receiver.line('PORT', 20_000));
+  return [receiver, start({ ...senderJob, port })];
+}
+
 function flood(size: number, transport?: Transport): (c: Contender) => Promise<Metrics> {
   return (c) =>
     withWorkers(async (start) => {
-      const receiver = start({ role: 'flood-recv', contender: c.name, size, transport });
-      const port = Number(await receiver.line('PORT', 20_000));
-      const sender = start({
-        role: 'flood-send',
-        contender: c.name,
-        transport,
-        size,
-        port,
-        ms: FLOOD_MS,
-        warmup: WARMUP_MS,
-      });
+      const [receiver, sender] = await receiverThenSender(
+        start,
+        { role: 'flood-recv', contender: c.name, size, transport },
+        { role: 'flood-send', contender: c.name, transport, size, ms: FLOOD_MS, warmup: WARMUP_MS },
+      );
       const timeout = WARMUP_MS + FLOOD_MS + 60_000;
       const [got, sent] = await Promise.all([
         receiver.json('RESULT', timeout),
@@ -276,16 +281,11 @@ function fanout(mode: 'broadcast' | 'each'): (c: Contender) => Promise<Metrics> 
 function datagrams(size: number): (c: Contender) => Promise<Metrics> {
   return (c) =>
     withWorkers(async (start) => {
-      const receiver = start({ role: 'udp-recv', contender: c.name, size });
-      const port = Number(await receiver.line('PORT', 20_000));
-      const sender = start({
-        role: 'udp-send',
-        contender: c.name,
-        size,
-        port,
-        ms: UDP_MS,
-        warmup: WARMUP_MS,
-      });
+      const [receiver, sender] = await receiverThenSender(
+        start,
+        { role: 'udp-recv', contender: c.name, size },
+        { role: 'udp-send', contender: c.name, size, ms: UDP_MS, warmup: WARMUP_MS },
+      );
       const sent = await sender.json('RESULT', WARMUP_MS + UDP_MS + 60_000);
       // Datagrams still in the kernel's queues arrive within moments.
       await new Promise((resolve) => setTimeout(resolve, 200));

@@ -3,12 +3,8 @@ import type { LengthFraming } from './framing/framing';
 
 /** Chunks at least this big are queued by reference instead of copied. */
 export const COPY_LIMIT = 16 * 1024;
-/**
- * The first slab of an arena; each next one is twice as big, up to MAX_SLAB_SIZE. Under half of
- * Buffer.poolSize, so that it is cut from Node's shared pool: a client that sends a message or
- * two and closes allocates no buffer of its own.
- */
-const MIN_SLAB_SIZE = 2 * 1024;
+/** The first slab of an arena; each next one is twice as big, up to MAX_SLAB_SIZE. */
+const MIN_SLAB_SIZE = 4 * 1024;
 const MAX_SLAB_SIZE = 64 * 1024;
 /** Written-out slabs an arena keeps for reuse (at most 8 MiB, a fan-out burst to 1,000 connections). */
 const MAX_FREE_SLABS = 128;
