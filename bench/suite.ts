@@ -1,11 +1,13 @@
 /**
  * The benchmark suite: sockframe side by side with hand-written net code and the Node peers.
- * Each measurement runs the contender in its own pair of processes over loopback TCP, and every
- * receiver checks message count and bytes. Contenders are interleaved (A B C …, the order reversed
+ * Each measurement runs the contender in its own pair of processes over loopback TCP (the tls-,
+ * ipc- and udp- workloads: over TLS, a Unix socket or UDP, against a hand-written baseline on the
+ * same transport; bench/transports.ts, bench/udp.ts), and every receiver checks message count and
+ * bytes. The optional Go contender (bench/go.ts) runs where `go` is on PATH. Contenders are interleaved (A B C …, the order reversed
  * every other round); each cell is the median over the rounds, and each ratio the median of the
  * per-round ratios to the baseline measured in the same round.
  *
- *   npm run bench [-- --quick] [--rounds 7] [--only flood,echo-latency] [--contenders baseline,sockframe]
+ *   npm run bench [-- --quick] [--rounds 7] [--only flood,echo-latency,tls] [--contenders baseline,sockframe]
  *
  * Writes the Markdown table to stdout, and bench.json and bench.svg to bench/results/latest/
  * (ignored by git); progress goes to stderr. The committed chart, bench/results/bench.svg, is
