@@ -299,7 +299,7 @@ export abstract class StreamClient<Local = unknown, Remote = unknown> extends So
         options.messageTimeout,
         STREAM_CLIENT_DEFAULTS.messageTimeout,
       ),
-      arena: new SlabArena(),
+      arena: clientArena(),
       allowHalfOpen: checkBoolean(
         'allowHalfOpen',
         options.allowHalfOpen,
@@ -673,6 +673,16 @@ export abstract class StreamClient<Local = unknown, Remote = unknown> extends So
       },
     );
   }
+}
+
+let sharedArena: SlabArena | undefined;
+
+/**
+ * The arena of every stream client of the process, as a server has one for all its connections:
+ * a client that sends a message or two and closes then allocates no slab of its own.
+ */
+function clientArena(): SlabArena {
+  return (sharedArena ??= new SlabArena());
 }
 
 /** Faults worth another attempt: the network's, not the caller's (or a refused certificate). */
