@@ -381,15 +381,17 @@ export abstract class StreamClient<Local = unknown, Remote = unknown> extends So
     this.unfinish();
     // An attempt under way (another connect(), or reconnecting) is joined.
     if (this.connecting !== undefined) return joinAttempt(this.connecting, signal);
-    this.connecting = this.run(signal, 0)
-      .catch((err: unknown) => {
+    this.connecting = this.run(signal, 0).then(
+      () => {
+        this.connecting = undefined;
+      },
+      (err: unknown) => {
         // Not the network's fault, and not the caller's: reported as well as rejected.
         if (err instanceof TlsVerificationError) this.reportError(err);
-        throw err;
-      })
-      .finally(() => {
         this.connecting = undefined;
-      });
+        throw err;
+      },
+    );
     return this.connecting;
   }
 
