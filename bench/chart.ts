@@ -1,6 +1,6 @@
 /**
- * A horizontal grouped bar chart as a standalone SVG: one group per workload, one bar per
- * contender, the bar's length being performance relative to the baseline on a log scale
+ * A horizontal grouped bar chart as a standalone SVG: one group per workload (under a heading per
+ * transport), one bar per contender, the bar's length being performance relative to the baseline on a log scale
  * (higher is better; for latency and memory the inverse ratio is drawn).
  */
 
@@ -11,6 +11,8 @@ export interface ChartSeries {
 
 export interface ChartGroup {
   title: string;
+  /** A heading drawn above this group when it differs from the previous group's (the transport). */
+  section?: string;
   /** Per series: relative performance (1 = baseline, higher is better), or why there is none. */
   values: Record<string, number | string>;
 }
@@ -22,6 +24,8 @@ const BAR = 11;
 const GAP = 2;
 const GROUP_GAP = 14;
 const TOP = 70;
+/** Height of a section heading (one per transport). */
+const SECTION = 24;
 const MIN = 0.01;
 const MAX = 10;
 
@@ -49,7 +53,20 @@ export function barChart(
   const groupHeight = series.length * (BAR + GAP) + GROUP_GAP;
   const legendRows = Math.ceil(series.length / 4);
   const plotTop = TOP + legendRows * 18;
-  const height = plotTop + groups.length * groupHeight + 40;
+  // Where each group starts: a section heading takes a line of its own.
+  const starts: number[] = [];
+  const headings: { y: number; text: string }[] = [];
+  let y = plotTop;
+  groups.forEach((group, g) => {
+    if (group.section !== undefined && group.section !== groups[g - 1]?.section) {
+      headings.push({ y: y + 12, text: group.section });
+      y += SECTION;
+    }
+    starts.push(y);
+    y += groupHeight;
+  });
+  const plotBottom = y;
+  const height = plotBottom + 40;
   const width = LEFT + PLOT + RIGHT;
   const out: string[] = [];
   out.push(
@@ -66,7 +83,12 @@ export function barChart(
       `<text x="${lx + 17}" y="${ly + 1}">${escapeXml(s.name)}</text>`,
     );
   });
-  const plotBottom = plotTop + groups.length * groupHeight;
+  for (const heading of headings) {
+    out.push(
+      `<rect x="0" y="${heading.y - 13}" width="${width}" height="18" fill="#eef2f8"/>`,
+      `<text x="12" y="${heading.y}" font-size="12" font-weight="bold" fill="#1f3f7f">${escapeXml(heading.text)}</text>`,
+    );
+  }
   for (const tick of [0.01, 0.03, 0.1, 0.3, 1, 3, 10]) {
     const tx = x(tick).toFixed(1);
     const strong = tick === 1;
@@ -79,7 +101,7 @@ export function barChart(
     `<text x="${LEFT + PLOT / 2}" y="${plotBottom + 30}" text-anchor="middle" fill="#555555">relative to baseline (log scale, higher is better; latency and memory drawn as baseline ÷ contender)</text>`,
   );
   groups.forEach((group, g) => {
-    const gy = plotTop + g * groupHeight;
+    const gy = starts[g] as number;
     out.push(
       `<text x="${LEFT - 8}" y="${gy + (series.length * (BAR + GAP)) / 2 + 4}" text-anchor="end" font-weight="bold">${escapeXml(group.title)}</text>`,
     );
@@ -106,6 +128,8 @@ export function barChart(
 /** One row of the suite's results, as far as the chart needs it. */
 export interface SuiteChartRow {
   title: string;
+  /** The workload's id: its prefix (tls-, ipc-, udp-) names the transport the chart groups it under. */
+  workload?: string;
   /** The contender the ratios are taken against. */
   reference: string;
   higherIsBetter: boolean;
@@ -120,17 +144,35 @@ const PALETTE: Record<string, string> = {
   'length-prefixed-stream': '#2ca02c',
   'node-ipc': '#9467bd',
   zeromq: '#d62728',
+  go: '#00add8',
 };
 
-/** The benchmark suite's chart: one group per row, one bar per contender. */
+const TRANSPORTS = ['tcp', 'tls', 'ipc', 'udp'] as const;
+type ChartTransport = (typeof TRANSPORTS)[number];
+const SECTIONS: Record<ChartTransport, string> = {
+  tcp: 'TCP (loopback)',
+  tls: 'TLS (node:tls, loopback)',
+  ipc: 'Unix socket',
+  udp: 'UDP (loopback)',
+};
+
+function transportOf(row: SuiteChartRow): ChartTransport {
+  const prefix = row.workload?.split('-')[0];
+  return prefix === 'tls' || prefix === 'ipc' || prefix === 'udp' ? prefix : 'tcp';
+}
+
+/** The benchmark suite's chart: one group per row, one bar per contender, grouped by transport. */
 export function suiteChart(
   rows: readonly SuiteChartRow[],
   contenders: readonly string[],
   subtitle: string,
 ): string {
   const series = contenders.map((name) => ({ name, color: PALETTE[name] ?? '#17becf' }));
-  const groups = rows.map((row) => ({
-    title: `${row.title.replace(/ [¹²]$/, '')}${row.reference === 'baseline' ? '' : ` (vs ${row.reference})`}`,
+  // Grouped by transport, in this order; the rows keep their order within a transport.
+  const ordered = TRANSPORTS.flatMap((transport) => rows.filter((row) => transportOf(row) === transport));
+  const groups = ordered.map((row) => ({
+    section: SECTIONS[transportOf(row)],
+    title: `${row.title.replace(/ [¹²³]$/, '')}${row.reference === 'baseline' ? '' : ` (vs ${row.reference})`}`,
     values: Object.fromEntries(
       contenders.map((name): [string, number | string] => {
         const cell = row.cells[name];
@@ -141,5 +183,5 @@ export function suiteChart(
       }),
     ),
   }));
-  return barChart('sockframe and its peers over loopback TCP', subtitle, series, groups);
+  return barChart('sockframe and its peers, by transport', subtitle, series, groups);
 }

@@ -6,9 +6,9 @@
  * - broadcasts per second to 100 connections: on one instance (local), and spread over two
  *   instances joined by a RedisAdapter (a redis-server of its own on a free loopback port).
  *
- *   npm run bench:cluster [-- --quick] [--rounds 3]
+ *   npm run bench:cluster [-- --quick] [--rounds 3]    (results also in bench/results/latest/cluster.json)
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import cluster from 'node:cluster';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Socket } from 'node:net';
@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import Redis from 'ioredis';
 import { NodeClusterAdapter, TcpServer } from 'sockframe';
 import { RedisAdapter } from 'sockframe/redis';
+import { WorkerProcess, withWorkers } from './process';
 import { formatRate, markdownTable, median, progress } from './stats';
 
 const HOST = '127.0.0.1';
@@ -58,61 +59,17 @@ function openSocket(port: number): Promise<Socket> {
   });
 }
 
+/** One line for the parent: "key {json}", keyed by the object's first key. */
 function say(line: object): void {
-  process.stdout.write(`${JSON.stringify(line)}\n`);
+  process.stdout.write(`${Object.keys(line)[0]} ${JSON.stringify(line)}\n`);
 }
 
-/** A child process of this script in a role; reads its JSON lines. */
-class Child {
-  private readonly child: ChildProcess;
-  private readonly lines: Record<string, unknown>[] = [];
-  private waiters: { key: string; resolve: (line: Record<string, unknown>) => void }[] = [];
+/** The longest wait for any line of a child: past it the round fails and the child is killed. */
+const CHILD_TIMEOUT_MS = 120_000;
 
-  constructor(role: string, roleArgs: (string | number)[]) {
-    this.child = spawn(process.execPath, [SCRIPT, role, ...roleArgs.map(String)], {
-      stdio: ['pipe', 'pipe', 'inherit'],
-    });
-    let text = '';
-    this.child.stdout?.on('data', (chunk: Buffer) => {
-      text += chunk.toString();
-      for (let at = text.indexOf('\n'); at >= 0; at = text.indexOf('\n')) {
-        const line = JSON.parse(text.slice(0, at)) as Record<string, unknown>;
-        text = text.slice(at + 1);
-        this.lines.push(line);
-        this.waiters = this.waiters.filter((w) => {
-          if (line[w.key] === undefined) return true;
-          w.resolve(line);
-          return false;
-        });
-      }
-    });
-  }
-
-  /** The next line that has `key` (lines are consumed in order of arrival). */
-  next(key: string): Promise<Record<string, unknown>> {
-    const at = this.lines.findIndex((line) => line[key] !== undefined);
-    if (at >= 0) return Promise.resolve(this.lines.splice(at, 1)[0] as Record<string, unknown>);
-    return new Promise((resolve) =>
-      this.waiters.push({
-        key,
-        resolve: (line) => {
-          this.lines.splice(this.lines.indexOf(line), 1);
-          resolve(line);
-        },
-      }),
-    );
-  }
-
-  send(command: object): void {
-    this.child.stdin?.write(`${JSON.stringify(command)}\n`);
-  }
-
-  stop(): Promise<void> {
-    if (this.child.exitCode !== null) return Promise.resolve();
-    const exited = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
-    this.child.stdin?.end();
-    return exited;
-  }
+/** A child process of this script in a role, through the suite's process wrapper. */
+function child(role: string, roleArgs: (string | number)[]): WorkerProcess {
+  return new WorkerProcess(SCRIPT, [role, ...roleArgs.map(String)]);
 }
 
 /** Commands on stdin, one JSON object a line; the end of stdin calls `end`. */
@@ -257,35 +214,37 @@ async function receivers(ports: number[], connections: number): Promise<void> {
 // ------------------------------------------------------------------ measurements
 
 async function echoRate(workers: number, clients: number, ms: number): Promise<number> {
-  const server = new Child('cluster-server', [workers]);
-  const { port } = await server.next('port');
-  const load = new Child('echo-clients', [port as number, clients, ms]);
-  const { rate } = await load.next('rate');
-  await load.stop();
-  await server.stop();
-  return rate as number;
+  return withWorkers(child, async (start) => {
+    const server = start('cluster-server', [workers]);
+    const { port } = await server.json('port', CHILD_TIMEOUT_MS);
+    const load = start('echo-clients', [port as number, clients, ms]);
+    const { rate } = await load.json('rate', CHILD_TIMEOUT_MS);
+    return rate as number;
+  });
 }
 
 async function broadcastRate(redisPort: number, instances: number, count: number): Promise<number> {
   const channel = `bench-${process.pid}-${Date.now()}`;
-  const servers = Array.from(
-    { length: instances },
-    () => new Child('broadcast-instance', [redisPort, channel]),
-  );
-  const ports = await Promise.all(servers.map(async (s) => (await s.next('port'))['port'] as number));
-  const sink = new Child('receivers', [ports.join(','), 100]);
-  await sink.next('ready');
-  await new Promise((resolve) => setTimeout(resolve, 200)); // every connection accepted
-  const started = process.hrtime.bigint();
-  sink.send({ expect: count });
-  (servers[0] as Child).send({ burst: count });
-  const done = await (servers[0] as Child).next('done');
-  if (done['errors'] !== 0) throw new Error(`${String(done['errors'])} broadcast errors`);
-  await sink.next('seconds');
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  await sink.stop();
-  await Promise.all(servers.map((s) => s.stop()));
-  return count / seconds;
+  return withWorkers(child, async (start) => {
+    const servers = Array.from({ length: instances }, () =>
+      start('broadcast-instance', [redisPort, channel]),
+    );
+    const ports = await Promise.all(
+      servers.map(async (s) => (await s.json('port', CHILD_TIMEOUT_MS))['port'] as number),
+    );
+    const sink = start('receivers', [ports.join(','), 100]);
+    await sink.json('ready', CHILD_TIMEOUT_MS);
+    await new Promise((resolve) => setTimeout(resolve, 200)); // every connection accepted
+    const started = process.hrtime.bigint();
+    sink.command(JSON.stringify({ expect: count }));
+    const first = servers[0] as WorkerProcess;
+    first.command(JSON.stringify({ burst: count }));
+    const done = await first.json('done', CHILD_TIMEOUT_MS);
+    if (done['errors'] !== 0) throw new Error(`${String(done['errors'])} broadcast errors`);
+    await sink.json('seconds', CHILD_TIMEOUT_MS);
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    return count / seconds;
+  });
 }
 
 function hasRedis(): boolean {
@@ -382,7 +341,8 @@ async function main(): Promise<void> {
   const machine = `${cpus().length} cores (${cpus()[0]?.model.trim() ?? 'unknown'}), Node ${process.version}`;
   console.log(`scale-out, loopback TCP, 64-byte messages, median of ${rounds} round(s); ${machine}\n`);
   console.log(markdownTable(['workload', 'rate', 'messages delivered'], rows));
-  const dir = join(__dirname, '..', '..', 'bench', 'results');
+  // Ignored by git, like the suite's results: a run never changes a tracked file.
+  const dir = join(__dirname, '..', '..', 'bench', 'results', 'latest');
   mkdirSync(dir, { recursive: true });
   writeFileSync(
     join(dir, 'cluster.json'),

@@ -7,7 +7,7 @@ import { subscribe, tracingChannel } from 'node:diagnostics_channel';
 import { once } from 'node:events';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import type { Transform } from 'node:stream';
-import { TcpClient, TcpServer } from 'sockframe';
+import { TcpClient, TcpServer, type StreamClient, type StreamServer } from 'sockframe';
 import { BaselineParser, BaselineWriter, NaiveParser, naiveFrame } from './baseline';
 import { HELLO_SIZE } from './fanout';
 
@@ -49,13 +49,25 @@ export type WorkloadId =
   | 'flood-1m'
   | 'echo-latency'
   | 'echo-100'
+  | 'echo-50'
   | 'echo-1000'
   | 'churn'
   | 'idle'
   | 'fanout-broadcast'
   | 'fanout-each'
   | 'rpc-1'
-  | 'rpc-32';
+  | 'rpc-32'
+  // Over TLS and Unix sockets (bench/transports.ts), and UDP (bench/udp.ts).
+  | 'tls-flood-64'
+  | 'tls-flood-64k'
+  | 'tls-echo-latency'
+  | 'tls-echo-50'
+  | 'ipc-flood-64'
+  | 'ipc-flood-64k'
+  | 'ipc-echo-latency'
+  | 'ipc-echo-50'
+  | 'udp-64'
+  | 'udp-1400';
 
 /**
  * The server side of the fan-out workload: it holds connections that each opened with a greeting
@@ -106,7 +118,7 @@ export interface Contender {
 
 // ------------------------------------------------------------------------ payloads
 
-function bytePayload(size: number): Buffer {
+export function bytePayload(size: number): Buffer {
   const payload = Buffer.alloc(size, 0x11);
   if (size > 0) {
     payload[0] = FIRST;
@@ -130,6 +142,19 @@ export function isIntact(message: Message, size: number): boolean {
 
 // ------------------------------------------------------------------------ helpers
 
+/**
+ * How a contender's sockets are made: TCP here; TLS and Unix sockets in bench/transports.ts. A
+ * server is named by a number clients dial: the port, or the number an IPC path is made from.
+ */
+export interface Wire {
+  /** A server calling `onSocket` with each socket ready for data (TLS: after the handshake). */
+  createServer(onSocket: (socket: Socket) => void): Server;
+  /** Listens; resolves with the number clients dial. */
+  listen(server: Server): Promise<number>;
+  /** Connects; resolves once the socket is ready for data. */
+  dial(port: number): Promise<Socket>;
+}
+
 function listenNet(server: Server): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
@@ -152,8 +177,14 @@ async function connectNet(port: number): Promise<Socket> {
   return socket;
 }
 
+export const TCP_WIRE: Wire = {
+  createServer: (onSocket) => createServer(onSocket),
+  listen: listenNet,
+  dial: connectNet,
+};
+
 /** Resolves on the next 'drain' or on the close, whichever comes first. */
-function drainOrClose(emitter: NodeJS.EventEmitter): Promise<void> {
+export function drainOrClose(emitter: NodeJS.EventEmitter): Promise<void> {
   return new Promise((resolve) => {
     const done = (): void => {
       emitter.off('drain', done);
@@ -166,11 +197,11 @@ function drainOrClose(emitter: NodeJS.EventEmitter): Promise<void> {
 }
 
 /** Resolves once this turn's process.nextTick flushes have run and I/O has had its turn. */
-function nextTurn(): Promise<void> {
+export function nextTurn(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
 
-async function endSocket(socket: Socket): Promise<void> {
+export async function endSocket(socket: Socket): Promise<void> {
   if (socket.destroyed) return;
   const closed = once(socket, 'close');
   socket.end();
@@ -178,9 +209,12 @@ async function endSocket(socket: Socket): Promise<void> {
 }
 
 /** A net server that tracks its sockets; `attach` wires one accepted socket. */
-async function netServe(attach: (socket: Socket) => void): Promise<ServerHandle> {
+export async function netServe(
+  attach: (socket: Socket) => void,
+  wire: Wire = TCP_WIRE,
+): Promise<ServerHandle> {
   const sockets = new Set<Socket>();
-  const server = createServer((socket) => {
+  const server = wire.createServer((socket) => {
     sockets.add(socket);
     socket.setNoDelay(true);
     socket.on('error', () => {});
@@ -188,83 +222,91 @@ async function netServe(attach: (socket: Socket) => void): Promise<ServerHandle>
     attach(socket);
   });
   server.maxConnections = 30_000;
-  const port = await listenNet(server);
+  const port = await wire.listen(server);
   return { port, connections: () => sockets.size, close: () => closeNet(server, sockets) };
 }
 
 // ------------------------------------------------------------------------ contenders
 
-const baseline: Contender = {
-  name: 'baseline',
-  description: 'hand-written net: 4-byte length prefix, ~64 KiB batched writes, chunk-list parser',
-  unsupported: {},
-  fdsPerClient: 1,
-  payload: bytePayload,
-  serve: ({ echo, onMessage }) =>
-    netServe((socket) => {
-      // Created on the first byte, so an idle connection holds only its socket.
-      let parser: BaselineParser | undefined;
-      socket.on('data', (chunk: Buffer) => {
-        if (parser === undefined) {
-          const writer = echo ? new BaselineWriter(socket) : undefined;
-          parser = new BaselineParser((message) => {
-            onMessage?.(message);
-            writer?.send(message);
-          });
-        }
-        parser.push(chunk);
-      });
-    }),
-  async connect(port, onMessage) {
-    const socket = await connectNet(port);
-    const writer = new BaselineWriter(socket);
-    const parser = new BaselineParser(onMessage);
-    socket.on('data', (chunk: Buffer) => parser.push(chunk));
-    return {
-      send: (message) => writer.send(message as Buffer),
-      drained: () => once(socket, 'drain').then(() => undefined),
-      close: () => {
-        writer.flush();
-        return endSocket(socket);
-      },
-    };
-  },
-  async fanout(connections) {
-    const peers: { identity: number; socket: Socket; writer: BaselineWriter }[] = [];
-    let resolveIdentified!: () => void;
-    const identified = new Promise<void>((resolve) => (resolveIdentified = resolve));
-    const handle = await netServe((socket) => {
-      let greeted = false;
-      const parser = new BaselineParser((message) => {
-        if (greeted || message.length !== HELLO_SIZE) return;
-        greeted = true;
-        peers.push({ identity: message.readUInt32BE(0), socket, writer: new BaselineWriter(socket, true) });
-        if (peers.length === connections) resolveIdentified();
-      });
+/** The hand-written baseline over `wire`. */
+export function baselineOn(
+  wire: Wire,
+  description = 'hand-written net: 4-byte length prefix, ~64 KiB batched writes, chunk-list parser',
+): Contender {
+  return {
+    name: 'baseline',
+    description,
+    unsupported: {},
+    fdsPerClient: 1,
+    payload: bytePayload,
+    serve: ({ echo, onMessage }) =>
+      netServe((socket) => {
+        // Created on the first byte, so an idle connection holds only its socket.
+        let parser: BaselineParser | undefined;
+        socket.on('data', (chunk: Buffer) => {
+          if (parser === undefined) {
+            const writer = echo ? new BaselineWriter(socket) : undefined;
+            parser = new BaselineParser((message) => {
+              onMessage?.(message);
+              writer?.send(message);
+            });
+          }
+          parser.push(chunk);
+        });
+      }, wire),
+    async connect(port, onMessage) {
+      const socket = await wire.dial(port);
+      const writer = new BaselineWriter(socket);
+      const parser = new BaselineParser(onMessage);
       socket.on('data', (chunk: Buffer) => parser.push(chunk));
-    });
-    return {
-      port: handle.port,
-      identified,
-      broadcast(payload) {
-        for (const peer of peers) if (!peer.socket.destroyed) peer.writer.send(payload);
-      },
-      sendEach(make) {
-        for (const peer of peers) if (!peer.socket.destroyed) peer.writer.send(make(peer.identity));
-      },
-      async settle() {
-        await nextTurn();
-        const waits: Promise<void>[] = [];
-        for (const { socket } of peers) {
-          if (!socket.destroyed && socket.writableLength >= FANOUT_PENDING_MARK)
-            waits.push(drainOrClose(socket));
-        }
-        await Promise.all(waits);
-      },
-      close: () => handle.close(),
-    };
-  },
-};
+      return {
+        send: (message) => writer.send(message as Buffer),
+        drained: () => once(socket, 'drain').then(() => undefined),
+        close: () => {
+          writer.flush();
+          return endSocket(socket);
+        },
+      };
+    },
+    async fanout(connections) {
+      const peers: { identity: number; socket: Socket; writer: BaselineWriter }[] = [];
+      let resolveIdentified!: () => void;
+      const identified = new Promise<void>((resolve) => (resolveIdentified = resolve));
+      const handle = await netServe((socket) => {
+        let greeted = false;
+        const parser = new BaselineParser((message) => {
+          if (greeted || message.length !== HELLO_SIZE) return;
+          greeted = true;
+          peers.push({ identity: message.readUInt32BE(0), socket, writer: new BaselineWriter(socket, true) });
+          if (peers.length === connections) resolveIdentified();
+        });
+        socket.on('data', (chunk: Buffer) => parser.push(chunk));
+      }, wire);
+      return {
+        port: handle.port,
+        identified,
+        broadcast(payload) {
+          for (const peer of peers) if (!peer.socket.destroyed) peer.writer.send(payload);
+        },
+        sendEach(make) {
+          for (const peer of peers) if (!peer.socket.destroyed) peer.writer.send(make(peer.identity));
+        },
+        async settle() {
+          await nextTurn();
+          const waits: Promise<void>[] = [];
+          for (const { socket } of peers) {
+            if (!socket.destroyed && socket.writableLength >= FANOUT_PENDING_MARK)
+              waits.push(drainOrClose(socket));
+          }
+          await Promise.all(waits);
+        },
+        close: () => handle.close(),
+      };
+    },
+  };
+}
+
+const baseline = baselineOn(TCP_WIRE);
 
 const naive: Contender = {
   name: 'naive',
@@ -292,33 +334,67 @@ const naive: Contender = {
   },
 };
 
-const sockframe: Contender = {
-  name: 'sockframe',
+/** How the sockframe contender makes its servers and clients: TCP here; TLS and IPC in bench/transports.ts. */
+export interface SockframeWire {
+  description: string;
+  /** A listening server with these options; resolves with it and the number clients dial. */
+  listen(options: {
+    maxMessageSize: number;
+    maxConnections: number;
+  }): Promise<{ server: StreamServer<unknown, unknown>; port: number }>;
+  client(port: number, options: { maxMessageSize: number }): StreamClient;
+}
+
+const TCP_SOCKFRAME: SockframeWire = {
   description: 'TcpServer / TcpClient with the default framing (lengthField())',
-  unsupported: {},
-  fdsPerClient: 1,
-  payload: bytePayload,
-  async serve({ echo, onMessage, maxMessageSize }) {
-    const server = new TcpServer({ maxMessageSize: maxMessageSize + 4, maxConnections: 30_000 });
-    server.on('message', (conn, message) => {
-      onMessage?.(message);
-      if (echo) conn.send(message);
-    });
-    server.on('error', () => {});
+  async listen(options) {
+    const server = new TcpServer(options);
     const { port } = await server.listen({ port: 0, host: HOST, backlog: 4096 });
-    return { port, connections: () => server.connections.size, close: () => server.close({ timeout: 100 }) };
+    return { server, port };
   },
-  async connect(port, onMessage) {
-    const client = new TcpClient({ port, host: HOST, maxMessageSize: 64 << 20 });
-    client.on('message', onMessage);
-    client.on('error', () => {});
-    await client.connect();
-    return {
-      send: (message) => client.send(message),
-      drained: () => once(client, 'drain').then(() => undefined),
-      close: () => client.close(),
-    };
-  },
+  client: (port, options) => new TcpClient({ port, host: HOST, ...options }),
+};
+
+/** sockframe's servers and clients over `wire`, with the default framing and options. */
+export function sockframeOn(wire: SockframeWire): Contender {
+  return {
+    name: 'sockframe',
+    description: wire.description,
+    unsupported: {},
+    fdsPerClient: 1,
+    payload: bytePayload,
+    async serve({ echo, onMessage, maxMessageSize }) {
+      const { server, port } = await wire.listen({
+        maxMessageSize: maxMessageSize + 4,
+        maxConnections: 30_000,
+      });
+      server.on('message', (conn, message) => {
+        onMessage?.(message);
+        if (echo) conn.send(message);
+      });
+      server.on('error', () => {});
+      return {
+        port,
+        connections: () => server.connections.size,
+        close: () => server.close({ timeout: 100 }),
+      };
+    },
+    async connect(port, onMessage) {
+      const client = wire.client(port, { maxMessageSize: 64 << 20 });
+      client.on('message', onMessage);
+      client.on('error', () => {});
+      await client.connect();
+      return {
+        send: (message) => client.send(message),
+        drained: () => once(client, 'drain').then(() => undefined),
+        close: () => client.close(),
+      };
+    },
+  };
+}
+
+const sockframe: Contender = {
+  ...sockframeOn(TCP_SOCKFRAME),
   async fanout(connections) {
     // Each connection's data slot holds the identity from its greeting.
     const server = new TcpServer<number>({ maxConnections: 30_000 });
@@ -407,11 +483,12 @@ const sockframeObserved: Contender = {
 };
 
 /** frame-stream and length-prefixed-stream: a decode and an encode Transform around a socket. */
-function streamPair(
+export function streamPair(
   name: string,
   description: string,
   makeDecoder: (maxMessageSize: number) => Transform,
   makeEncoder: () => Transform,
+  wire: Wire = TCP_WIRE,
 ): Contender {
   return {
     name,
@@ -430,9 +507,9 @@ function streamPair(
           onMessage?.(message);
           encoder?.write(message);
         });
-      }),
+      }, wire),
     async connect(port, onMessage) {
-      const socket = await connectNet(port);
+      const socket = await wire.dial(port);
       const decoder = makeDecoder(64 << 20);
       const encoder = makeEncoder();
       socket.pipe(decoder);
@@ -453,19 +530,29 @@ function streamPair(
 
 // Loaded lazily: each worker process loads only its own contender's package.
 /* eslint-disable @typescript-eslint/no-require-imports */
-const frameStream = streamPair(
-  'frame-stream',
-  'frame-stream 4: encode()/decode() Transforms, 4-byte length prefix',
-  (maxSize) => (require('frame-stream') as typeof import('frame-stream')).decode({ maxSize }),
-  () => (require('frame-stream') as typeof import('frame-stream')).encode(),
-);
+/** frame-stream's Transforms around the sockets of `wire`. */
+export const frameStreamOn = (wire: Wire): Contender =>
+  streamPair(
+    'frame-stream',
+    'frame-stream 4: encode()/decode() Transforms, 4-byte length prefix',
+    (maxSize) => (require('frame-stream') as typeof import('frame-stream')).decode({ maxSize }),
+    () => (require('frame-stream') as typeof import('frame-stream')).encode(),
+    wire,
+  );
 
-const lengthPrefixedStream = streamPair(
-  'length-prefixed-stream',
-  'length-prefixed-stream 2: encode()/decode() Transforms, varint length prefix',
-  (limit) => (require('length-prefixed-stream') as typeof import('length-prefixed-stream')).decode({ limit }),
-  () => (require('length-prefixed-stream') as typeof import('length-prefixed-stream')).encode(),
-);
+/** length-prefixed-stream's Transforms around the sockets of `wire`. */
+export const lengthPrefixedStreamOn = (wire: Wire): Contender =>
+  streamPair(
+    'length-prefixed-stream',
+    'length-prefixed-stream 2: encode()/decode() Transforms, varint length prefix',
+    (limit) =>
+      (require('length-prefixed-stream') as typeof import('length-prefixed-stream')).decode({ limit }),
+    () => (require('length-prefixed-stream') as typeof import('length-prefixed-stream')).encode(),
+    wire,
+  );
+
+const frameStream = frameStreamOn(TCP_WIRE);
+const lengthPrefixedStream = lengthPrefixedStreamOn(TCP_WIRE);
 
 type IpcModule = import('@achrinza/node-ipc').IPCModule;
 
@@ -492,68 +579,84 @@ async function freePort(): Promise<number> {
 let ipcClientIpc: IpcModule | undefined;
 let ipcClientSeq = 0;
 
-const nodeIpc: Contender = {
-  name: 'node-ipc',
-  description: '@achrinza/node-ipc 10 over TCP: JSON events delimited by \\f, text payloads',
-  unsupported: NO_FANOUT,
-  fdsPerClient: 1,
-  payload: textPayload,
-  async serve({ echo, onMessage }) {
-    const ipc = newIpc();
-    const port = await freePort();
-    await new Promise<void>((resolve) => {
-      ipc.serveNet(HOST, port, () => resolve());
-      ipc.server.start();
-    });
-    let open = 0;
-    ipc.server.on('connect', (socket) => {
-      open++;
-      socket.setNoDelay(true);
-      socket.once('close', () => open--);
-    });
-    ipc.server.on('error', () => {});
-    ipc.server.on('message', (data, socket) => {
-      onMessage?.(data);
-      if (echo) ipc.server.emit(socket, 'message', data);
-    });
-    return {
-      port,
-      connections: () => open,
-      close: () => {
-        for (const socket of ipc.server.sockets) socket.destroy();
-        return new Promise<void>((resolve) => ipc.server.server.close(() => resolve()));
-      },
-    };
-  },
-  async connect(port, onMessage) {
-    const ipc = (ipcClientIpc ??= newIpc());
-    const id = `bench-${process.pid}-${++ipcClientSeq}`;
-    await new Promise<void>((resolve, reject) => {
-      ipc.connectToNet(id, HOST, port);
+/**
+ * Where the IPC variants of the peers listen (bench/transports.ts): a server takes a fresh
+ * number and listens on the path made from it; clients dial the number, as a port.
+ */
+export interface IpcNaming {
+  fresh(): number;
+  path(n: number): string;
+}
+
+/** node-ipc over TCP, or over Unix sockets named by `ipcPaths`. */
+export function nodeIpcOn(ipcPaths?: IpcNaming): Contender {
+  return {
+    name: 'node-ipc',
+    description: `@achrinza/node-ipc 10 over ${ipcPaths === undefined ? 'TCP' : 'a Unix socket'}: JSON events delimited by \\f, text payloads`,
+    unsupported: NO_FANOUT,
+    fdsPerClient: 1,
+    payload: textPayload,
+    async serve({ echo, onMessage }) {
+      const ipc = newIpc();
+      const port = ipcPaths === undefined ? await freePort() : ipcPaths.fresh();
+      await new Promise<void>((resolve) => {
+        if (ipcPaths === undefined) ipc.serveNet(HOST, port, () => resolve());
+        else ipc.serve(ipcPaths.path(port), () => resolve());
+        ipc.server.start();
+      });
+      let open = 0;
+      ipc.server.on('connect', (socket) => {
+        open++;
+        if (ipcPaths === undefined) socket.setNoDelay(true);
+        socket.once('close', () => open--);
+      });
+      ipc.server.on('error', () => {});
+      ipc.server.on('message', (data, socket) => {
+        onMessage?.(data);
+        if (echo) ipc.server.emit(socket, 'message', data);
+      });
+      return {
+        port,
+        connections: () => open,
+        close: () => {
+          for (const socket of ipc.server.sockets) socket.destroy();
+          return new Promise<void>((resolve) => ipc.server.server.close(() => resolve()));
+        },
+      };
+    },
+    async connect(port, onMessage) {
+      const ipc = (ipcClientIpc ??= newIpc());
+      const id = `bench-${process.pid}-${++ipcClientSeq}`;
+      await new Promise<void>((resolve, reject) => {
+        if (ipcPaths === undefined) ipc.connectToNet(id, HOST, port);
+        else ipc.connectTo(id, ipcPaths.path(port));
+        const client = ipc.of[id];
+        if (client === undefined) throw new Error('node-ipc did not create the client');
+        client.on('connect', () => resolve());
+        client.on('error', reject);
+        client.on('message', onMessage);
+      });
       const client = ipc.of[id];
-      if (client === undefined) throw new Error('node-ipc did not create the client');
-      client.on('connect', () => resolve());
-      client.on('error', reject);
-      client.on('message', onMessage);
-    });
-    const client = ipc.of[id];
-    if (client === undefined) throw new Error('node-ipc lost the client');
-    const socket = client.socket;
-    socket.setNoDelay(true);
-    return {
-      send: (message) => {
-        client.emit('message', message as string);
-        return !socket.writableNeedDrain;
-      },
-      drained: () => once(socket, 'drain').then(() => undefined),
-      close: async () => {
-        // node-ipc's disconnect() destroys the socket at once; end it first so queued bytes leave.
-        await endSocket(socket);
-        ipc.disconnect(id);
-      },
-    };
-  },
-};
+      if (client === undefined) throw new Error('node-ipc lost the client');
+      const socket = client.socket;
+      if (ipcPaths === undefined) socket.setNoDelay(true);
+      return {
+        send: (message) => {
+          client.emit('message', message as string);
+          return !socket.writableNeedDrain;
+        },
+        drained: () => once(socket, 'drain').then(() => undefined),
+        close: async () => {
+          // node-ipc's disconnect() destroys the socket at once; end it first so queued bytes leave.
+          await endSocket(socket);
+          ipc.disconnect(id);
+        },
+      };
+    },
+  };
+}
+
+const nodeIpc = nodeIpcOn();
 
 type Zmq = typeof import('zeromq');
 let zmqModule: Zmq | undefined;
@@ -569,68 +672,76 @@ function zmqPort(endpoint: string | null): number {
   return Number(endpoint?.slice(endpoint.lastIndexOf(':') + 1));
 }
 
-const zeromq: Contender = {
-  name: 'zeromq',
-  description: 'zeromq 6 (libzmq, prebuilt in the npm package): PUSH/PULL floods, DEALER/ROUTER echo',
-  unsupported: NO_FANOUT,
-  // The TCP socket, plus the mailbox each libzmq socket has.
-  fdsPerClient: 3,
-  payload: bytePayload,
-  async serve({ echo, onMessage }) {
-    const z = zmq();
-    const socket = echo ? new z.Router({ linger: 0 }) : new z.Pull({ linger: 0 });
-    let open = 0;
-    socket.events.on('accept', () => open++);
-    socket.events.on('disconnect', () => open--);
-    await socket.bind(`tcp://${HOST}:*`);
-    const port = zmqPort(socket.lastEndpoint);
-    void (async () => {
-      try {
-        if (socket instanceof z.Router) {
-          for await (const [peer, message] of socket) {
-            onMessage?.(message as Buffer);
-            await socket.send([peer as Buffer, message as Buffer]);
-          }
-        } else {
-          for await (const [message] of socket) onMessage?.(message as Buffer);
-        }
-      } catch {
-        // The socket was closed.
-      }
-    })();
-    return {
-      port,
-      connections: () => open,
-      close: () => {
-        socket.close();
-        return Promise.resolve();
-      },
-    };
-  },
-  connect(port, onMessage, oneWay = false) {
-    const z = zmq();
-    // Queued messages still leave after close(), for up to the linger time.
-    const socket = oneWay ? new z.Push({ linger: 10_000 }) : new z.Dealer({ linger: 0 });
-    socket.connect(`tcp://${HOST}:${port}`);
-    if (socket instanceof z.Dealer) {
+/** zeromq over tcp://, or over ipc:// paths named by `ipcPaths`. */
+export function zeromqOn(ipcPaths?: IpcNaming): Contender {
+  const where = (port: number): string =>
+    ipcPaths === undefined ? `tcp://${HOST}:${port}` : `ipc://${ipcPaths.path(port)}`;
+  return {
+    name: 'zeromq',
+    description: `zeromq 6 (libzmq, prebuilt in the npm package) over ${ipcPaths === undefined ? 'tcp://' : 'ipc://'}: PUSH/PULL floods, DEALER/ROUTER echo`,
+    unsupported: NO_FANOUT,
+    // The TCP socket, plus the mailbox each libzmq socket has.
+    fdsPerClient: 3,
+    payload: bytePayload,
+    async serve({ echo, onMessage }) {
+      const z = zmq();
+      const socket = echo ? new z.Router({ linger: 0 }) : new z.Pull({ linger: 0 });
+      let open = 0;
+      socket.events.on('accept', () => open++);
+      socket.events.on('disconnect', () => open--);
+      const fresh = ipcPaths?.fresh();
+      await socket.bind(fresh === undefined ? `tcp://${HOST}:*` : where(fresh));
+      const port = fresh ?? zmqPort(socket.lastEndpoint);
       void (async () => {
         try {
-          for await (const [message] of socket) onMessage(message as Buffer);
+          if (socket instanceof z.Router) {
+            for await (const [peer, message] of socket) {
+              onMessage?.(message as Buffer);
+              await socket.send([peer as Buffer, message as Buffer]);
+            }
+          } else {
+            for await (const [message] of socket) onMessage?.(message as Buffer);
+          }
         } catch {
           // The socket was closed.
         }
       })();
-    }
-    return Promise.resolve({
-      send: (message: Message) => socket.send(message),
-      drained: () => Promise.resolve(),
-      close: () => {
-        socket.close();
-        return Promise.resolve();
-      },
-    });
-  },
-};
+      return {
+        port,
+        connections: () => open,
+        close: () => {
+          socket.close();
+          return Promise.resolve();
+        },
+      };
+    },
+    connect(port, onMessage, oneWay = false) {
+      const z = zmq();
+      // Queued messages still leave after close(), for up to the linger time.
+      const socket = oneWay ? new z.Push({ linger: 10_000 }) : new z.Dealer({ linger: 0 });
+      socket.connect(where(port));
+      if (socket instanceof z.Dealer) {
+        void (async () => {
+          try {
+            for await (const [message] of socket) onMessage(message as Buffer);
+          } catch {
+            // The socket was closed.
+          }
+        })();
+      }
+      return Promise.resolve({
+        send: (message: Message) => socket.send(message),
+        drained: () => Promise.resolve(),
+        close: () => {
+          socket.close();
+          return Promise.resolve();
+        },
+      });
+    },
+  };
+}
+
+const zeromq = zeromqOn();
 /* eslint-enable @typescript-eslint/no-require-imports */
 
 export const CONTENDERS: readonly Contender[] = [

@@ -42,6 +42,8 @@ declare module '@achrinza/node-ipc' {
     of: Record<string, IpcClient | undefined>;
     server: IpcServer;
     serveNet(host: string, port: number, callback: () => void): void;
+    serve(path: string, callback: () => void): void;
+    connectTo(id: string, path: string, callback?: () => void): void;
     connectToNet(id: string, host: string, port: number, callback?: () => void): void;
     disconnect(id: string): void;
   }

@@ -1,23 +1,29 @@
 /**
  * The benchmark suite: sockframe side by side with hand-written net code and the Node peers.
- * Each measurement runs the contender in its own pair of processes over loopback TCP, and every
- * receiver checks message count and bytes. Contenders are interleaved (A B C …, the order reversed
+ * Each measurement runs the contender in its own pair of processes over loopback TCP (the tls-,
+ * ipc- and udp- workloads: over TLS, a Unix socket or UDP, against a hand-written baseline on the
+ * same transport; bench/transports.ts, bench/udp.ts), and every receiver checks message count and
+ * bytes. The optional Go contender (bench/go.ts) runs where `go` is on PATH. Contenders are interleaved (A B C …, the order reversed
  * every other round); each cell is the median over the rounds, and each ratio the median of the
  * per-round ratios to the baseline measured in the same round.
  *
- *   npm run bench [-- --quick] [--rounds 7] [--only flood,echo-latency] [--contenders baseline,sockframe]
+ *   npm run bench [-- --quick] [--rounds 7] [--only flood,echo-latency,tls] [--contenders baseline,sockframe]
  *
  * Writes the Markdown table to stdout, and bench.json and bench.svg to bench/results/latest/
  * (ignored by git); progress goes to stderr. The committed chart, bench/results/bench.svg, is
  * redrawn from those results only on purpose: npm run bench:chart.
  */
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { suiteChart } from './chart';
 import { BARE_NET, CONTENDERS, type Contender, type WorkloadId } from './contenders';
 import { JAYSON, RPC_NOTE, RPC_ROWS, rpcSkip, rpcWorkloads } from './rpc';
+import { WorkerProcess, withWorkers as withWorkerProcesses } from './process';
+import { GO_BINARY, GO_ONLY, goContender } from './go';
+import { missingOver, type Transport } from './transports';
+import { udpMissing } from './udp';
 import { formatRate, markdownTable, median, progress } from './stats';
 
 // ------------------------------------------------------------------------ options
@@ -45,6 +51,10 @@ const FANOUT_BURST = 8;
 /** How long idle connections sit before the second memory reading. */
 const SETTLE_MS = quick ? 200 : 1000;
 const CHURN_PARALLEL = 8;
+/** Concurrent ping-pong clients of the echo workloads over TLS and Unix sockets. */
+const TRANSPORT_ECHO_CLIENTS = 50;
+const UDP_SIZES = [64, 1400] as const;
+const UDP_MS = quick ? 200 : 1500;
 /** Untimed work before each timed one, so every contender's code is optimised first. */
 const WARMUP_MS = quick ? 50 : 500;
 
@@ -85,131 +95,44 @@ if (fanoutConnections < FANOUT_CONNECTIONS) {
 
 // ------------------------------------------------------------------------ worker processes
 
-class WorkerProcess {
-  private readonly child: ChildProcess;
-  private readonly lines: string[] = [];
-  private readonly waiters: {
-    prefix: string;
-    resolve: (rest: string) => void;
-    reject: (e: Error) => void;
-  }[] = [];
-  private stderr = '';
-  private exitError: Error | undefined;
+/** A worker's job: its role and contender, and what the role needs. */
+type Job = { role: string; contender: string } & Record<string, unknown>;
 
-  constructor(job: object, exposeGc = false) {
-    const node = [...(exposeGc ? ['--expose-gc'] : []), WORKER, JSON.stringify(job)];
-    this.child =
-      fdLimit.raiseTo === undefined
-        ? spawn(process.execPath, node, { stdio: ['pipe', 'pipe', 'pipe'] })
-        : spawn('sh', ['-c', `ulimit -n ${fdLimit.raiseTo} && exec "$0" "$@"`, process.execPath, ...node], {
-            stdio: ['pipe', 'pipe', 'pipe'],
-          });
-    let text = '';
-    this.child.stdout?.on('data', (chunk: Buffer) => {
-      text += chunk.toString();
-      for (let at = text.indexOf('\n'); at >= 0; at = text.indexOf('\n')) {
-        this.onLine(text.slice(0, at));
-        text = text.slice(at + 1);
-      }
-    });
-    this.child.stderr?.on('data', (chunk: Buffer) => {
-      this.stderr = (this.stderr + chunk.toString()).slice(-2000);
-    });
-    this.child.stdin?.on('error', () => {});
-    this.child.on('exit', (code, signal) => {
-      const why = this.stderr.trim().split('\n').slice(-3).join(' / ');
-      this.exitError = new Error(`worker exited (${signal ?? code})${why ? `: ${why}` : ''}`);
-      for (const waiter of this.waiters.splice(0)) waiter.reject(this.exitError);
-    });
-  }
-
-  private onLine(line: string): void {
-    const at = this.waiters.findIndex((w) => line.startsWith(`${w.prefix} `) || line === w.prefix);
-    if (at >= 0) {
-      const [waiter] = this.waiters.splice(at, 1);
-      waiter?.resolve(line.slice(waiter.prefix.length + 1));
-    } else {
-      this.lines.push(line);
-    }
-  }
-
-  /** The rest of the next line that starts with `prefix`. */
-  line(prefix: string, timeoutMs: number): Promise<string> {
-    const at = this.lines.findIndex((l) => l.startsWith(`${prefix} `) || l === prefix);
-    if (at >= 0) return Promise.resolve((this.lines.splice(at, 1)[0] as string).slice(prefix.length + 1));
-    if (this.exitError !== undefined) return Promise.reject(this.exitError);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        const index = this.waiters.indexOf(waiter);
-        if (index >= 0) this.waiters.splice(index, 1);
-        reject(new Error(`timed out after ${Math.round(timeoutMs / 1000)} s waiting for ${prefix}`));
-      }, timeoutMs);
-      const waiter = {
-        prefix,
-        resolve: (rest: string) => {
-          clearTimeout(timer);
-          resolve(rest);
-        },
-        reject: (err: Error) => {
-          clearTimeout(timer);
-          reject(err);
-        },
-      };
-      this.waiters.push(waiter);
-    });
-  }
-
-  async json(prefix: string, timeoutMs: number): Promise<Record<string, number>> {
-    return JSON.parse(await this.line(prefix, timeoutMs)) as Record<string, number>;
-  }
-
-  command(line: string): void {
-    this.child.stdin?.write(`${line}\n`);
-  }
-
-  /** Closes stdin (which stops servers and idle clients), and kills what is left after a grace. */
-  async stop(graceMs = 2000): Promise<void> {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
-    const exited = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
-    this.child.stdin?.end();
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), graceMs);
-    await exited;
-    clearTimeout(timer);
-  }
+function startWorker(job: Job, exposeGc = false): WorkerProcess {
+  if (job.contender === 'go') return new WorkerProcess(GO_BINARY, [JSON.stringify(job)], { native: true });
+  return new WorkerProcess(WORKER, [JSON.stringify(job)], {
+    nodeFlags: exposeGc ? ['--expose-gc'] : [],
+    fdLimit: fdLimit.raiseTo,
+  });
 }
 
-async function withWorkers<T>(
-  run: (start: (job: object, gc?: boolean) => WorkerProcess) => Promise<T>,
-): Promise<T> {
-  const started: WorkerProcess[] = [];
-  try {
-    return await run((job, gc) => {
-      const worker = new WorkerProcess(job, gc);
-      started.push(worker);
-      return worker;
-    });
-  } finally {
-    await Promise.all(started.map((w) => w.stop()));
-  }
+function withWorkers<T>(run: (start: (job: Job, gc?: boolean) => WorkerProcess) => Promise<T>): Promise<T> {
+  return withWorkerProcesses(startWorker, run);
 }
 
 // ------------------------------------------------------------------------ measurements
 
 type Metrics = Record<string, number>;
 
-function flood(size: number): (c: Contender) => Promise<Metrics> {
+/** Starts the receiver, then the sender pointed at the port the receiver announced. */
+async function receiverThenSender(
+  start: (job: Job) => WorkerProcess,
+  receiverJob: Job,
+  senderJob: Job,
+): Promise<[WorkerProcess, WorkerProcess]> {
+  const receiver = start(receiverJob);
+  const port = Number(await receiver.line('PORT', 20_000));
+  return [receiver, start({ ...senderJob, port })];
+}
+
+function flood(size: number, transport?: Transport): (c: Contender) => Promise<Metrics> {
   return (c) =>
     withWorkers(async (start) => {
-      const receiver = start({ role: 'flood-recv', contender: c.name, size });
-      const port = Number(await receiver.line('PORT', 20_000));
-      const sender = start({
-        role: 'flood-send',
-        contender: c.name,
-        size,
-        port,
-        ms: FLOOD_MS,
-        warmup: WARMUP_MS,
-      });
+      const [receiver, sender] = await receiverThenSender(
+        start,
+        { role: 'flood-recv', contender: c.name, size, transport },
+        { role: 'flood-send', contender: c.name, transport, size, ms: FLOOD_MS, warmup: WARMUP_MS },
+      );
       const timeout = WARMUP_MS + FLOOD_MS + 60_000;
       const [got, sent] = await Promise.all([
         receiver.json('RESULT', timeout),
@@ -238,12 +161,17 @@ function flood(size: number): (c: Contender) => Promise<Metrics> {
     });
 }
 
-function echo(role: string, params: object, timeoutMs: number): (c: Contender) => Promise<Metrics> {
+function echo(
+  role: string,
+  params: object,
+  timeoutMs: number,
+  transport?: Transport,
+): (c: Contender) => Promise<Metrics> {
   return (c) =>
     withWorkers(async (start) => {
-      const server = start({ role: 'server', contender: c.name });
+      const server = start({ role: 'server', contender: c.name, transport });
       const port = Number(await server.line('PORT', 20_000));
-      const client = start({ role, contender: c.name, port, ...params });
+      const client = start({ role, contender: c.name, port, transport, ...params });
       // The server's CPU time over the client's timed window, asked for when it opens and closes.
       const serverCpuAtMark =
         role === 'echo-latency'
@@ -350,12 +278,42 @@ function fanout(mode: 'broadcast' | 'each'): (c: Contender) => Promise<Metrics> 
     });
 }
 
+/**
+ * One sender, one receiver: datagrams per second that arrived over the sender's timed window, and
+ * the share of the timed ones lost; CPU of both processes per datagram received.
+ */
+function datagrams(size: number): (c: Contender) => Promise<Metrics> {
+  return (c) =>
+    withWorkers(async (start) => {
+      const [receiver, sender] = await receiverThenSender(
+        start,
+        { role: 'udp-recv', contender: c.name, size },
+        { role: 'udp-send', contender: c.name, size, ms: UDP_MS, warmup: WARMUP_MS },
+      );
+      const sent = await sender.json('RESULT', WARMUP_MS + UDP_MS + 60_000);
+      // Datagrams still in the kernel's queues arrive within moments.
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      receiver.command('RESULT');
+      const got = await receiver.json('RESULT', 20_000);
+      if (got['bad'] !== 0) throw new Error(`${got['bad']} datagrams arrived garbled`);
+      const received = got['received'] as number;
+      return {
+        rate: received / (sent['seconds'] as number),
+        lossPercent: 100 * (1 - received / (sent['sent'] as number)),
+        cpuPerMessage:
+          received === 0 ? NaN : (((sent['cpu'] as number) + (got['cpu'] as number)) * 1000) / received,
+      };
+    });
+}
+
 interface Workload {
   id: WorkloadId;
   title: string;
   run: (c: Contender) => Promise<Metrics>;
   /** What the ratios of this workload are taken against. */
   reference: Contender;
+  /** Why a contender has no result here, beyond its own `unsupported` list. */
+  unsupported?: (name: string) => string | undefined;
 }
 
 const WORKLOADS: Workload[] = [
@@ -386,6 +344,12 @@ const WORKLOADS: Workload[] = [
     reference: CONTENDERS[0] as Contender,
   },
   {
+    id: 'echo-50',
+    title: 'echo, 50 clients',
+    run: echo('echo-load', { clients: 50, ms: LOAD_MS, warmup: WARMUP_MS }, LOAD_MS + 60_000),
+    reference: CONTENDERS[0] as Contender,
+  },
+  {
     id: 'echo-1000',
     title: 'echo, 1,000 clients',
     run: echo('echo-load', { clients: 1000, ms: LOAD_MS, warmup: WARMUP_MS }, LOAD_MS + 120_000),
@@ -410,8 +374,56 @@ const WORKLOADS: Workload[] = [
     run: fanout('each'),
     reference: CONTENDERS[0] as Contender,
   },
-  ...rpcWorkloads(CONTENDERS[0] as Contender, { ms: RPC_MS, warmup: WARMUP_MS }, withWorkers),
+  ...rpcWorkloads(CONTENDERS[0] as Contender, { ms: RPC_MS, warmup: WARMUP_MS }, (run) =>
+    withWorkers((start) => run((job) => start(job as Job))),
+  ),
+  ...overTransport('tls', 'TLS'),
+  ...overTransport('ipc', 'Unix socket'),
+  ...UDP_SIZES.map((size): Workload => ({
+    id: `udp-${size}` as WorkloadId,
+    title: `UDP datagrams, ${size} B`,
+    run: datagrams(size),
+    reference: CONTENDERS[0] as Contender,
+    unsupported: udpMissing,
+  })),
 ];
+
+/** The flood and echo workloads over TLS or a Unix socket, each against the baseline on it. */
+function overTransport(transport: Transport, label: string): Workload[] {
+  const reference = CONTENDERS[0] as Contender;
+  const unsupported = (name: string): string | undefined => missingOver(transport, name);
+  const load = { clients: TRANSPORT_ECHO_CLIENTS, ms: LOAD_MS, warmup: WARMUP_MS };
+  return [
+    {
+      id: `${transport}-flood-64`,
+      title: `${label} flood, 64 B`,
+      run: flood(64, transport),
+      reference,
+      unsupported,
+    },
+    {
+      id: `${transport}-flood-64k`,
+      title: `${label} flood, 64 KiB`,
+      run: flood(65536, transport),
+      reference,
+      unsupported,
+    },
+    {
+      id: `${transport}-echo-latency`,
+      title: `${label} echo round trip, 1 client`,
+      run: echo('echo-latency', { count: LATENCY_COUNT }, 120_000, transport),
+      reference,
+      unsupported,
+    },
+    {
+      id: `${transport}-echo-50`,
+      title: `${label} echo, ${TRANSPORT_ECHO_CLIENTS} clients`,
+      run: echo('echo-load', load, LOAD_MS + 60_000, transport),
+      reference,
+      unsupported,
+    },
+  ];
+}
 
 // ------------------------------------------------------------------------ table rows
 
@@ -496,6 +508,14 @@ const ROWS: RowSpec[] = [
     target: 0.8,
   },
   {
+    workload: 'echo-50',
+    metric: 'rate',
+    title: 'echo, 50 clients',
+    unit: 'round trips/s',
+    higherIsBetter: true,
+    format: rate,
+  },
+  {
     workload: 'echo-1000',
     metric: 'rate',
     title: 'echo, 1,000 clients',
@@ -578,6 +598,14 @@ const ROWS: RowSpec[] = [
     format: (v) => (v / 1000).toFixed(1),
   },
   {
+    workload: 'echo-50',
+    metric: 'cpuPerOperation',
+    title: 'CPU per round trip, 50 clients ²',
+    unit: 'µs',
+    higherIsBetter: false,
+    format: (v) => (v / 1000).toFixed(1),
+  },
+  {
     workload: 'echo-1000',
     metric: 'cpuPerOperation',
     title: 'CPU per round trip, 1,000 clients ²',
@@ -628,6 +656,97 @@ const ROWS: RowSpec[] = [
   ...RPC_ROWS,
 ];
 
+/** The rows of the flood and echo workloads over TLS or a Unix socket. */
+function transportRows(transport: Transport, label: string): RowSpec[] {
+  const id = (rest: string): WorkloadId => `${transport}-${rest}` as WorkloadId;
+  return [
+    {
+      workload: id('flood-64'),
+      metric: 'rate',
+      title: `${label} flood 64 B`,
+      unit: 'msg/s',
+      higherIsBetter: true,
+      format: rate,
+      target: 0.9,
+    },
+    {
+      workload: id('flood-64k'),
+      metric: 'mbps',
+      title: `${label} flood 64 KiB`,
+      unit: 'MB/s',
+      higherIsBetter: true,
+      format: mbps,
+      target: 0.9,
+    },
+    {
+      workload: id('echo-latency'),
+      metric: 'p50',
+      title: `${label} echo p50, 1 client`,
+      unit: 'µs',
+      higherIsBetter: false,
+      format: micros,
+      target: 1.1,
+    },
+    {
+      workload: id('echo-50'),
+      metric: 'rate',
+      title: `${label} echo, ${TRANSPORT_ECHO_CLIENTS} clients`,
+      unit: 'round trips/s',
+      higherIsBetter: true,
+      format: rate,
+      target: 0.9,
+    },
+    {
+      workload: id('flood-64'),
+      metric: 'cpuPerMessage',
+      title: `${label} CPU per message, flood 64 B ²`,
+      unit: 'ns',
+      higherIsBetter: false,
+      format: (v) => v.toFixed(0),
+    },
+    {
+      workload: id('echo-50'),
+      metric: 'cpuPerOperation',
+      title: `${label} CPU per round trip, ${TRANSPORT_ECHO_CLIENTS} clients ²`,
+      unit: 'µs',
+      higherIsBetter: false,
+      format: (v) => (v / 1000).toFixed(1),
+    },
+  ];
+}
+
+ROWS.push(
+  ...transportRows('tls', 'TLS'),
+  ...transportRows('ipc', 'IPC'),
+  ...UDP_SIZES.flatMap((size): RowSpec[] => [
+    {
+      workload: `udp-${size}` as WorkloadId,
+      metric: 'rate',
+      title: `UDP ${size} B datagrams received`,
+      unit: 'datagrams/s',
+      higherIsBetter: true,
+      format: rate,
+      target: 0.9,
+    },
+    {
+      workload: `udp-${size}` as WorkloadId,
+      metric: 'lossPercent',
+      title: `UDP ${size} B datagrams lost`,
+      unit: '%',
+      higherIsBetter: false,
+      format: (v) => v.toFixed(1),
+    },
+    {
+      workload: `udp-${size}` as WorkloadId,
+      metric: 'cpuPerMessage',
+      title: `UDP ${size} B CPU per datagram received ²`,
+      unit: 'ns',
+      higherIsBetter: false,
+      format: (v) => v.toFixed(0),
+    },
+  ]),
+);
+
 // ------------------------------------------------------------------------ running
 
 /** Per workload, per contender: the metrics of each round (undefined where it failed). */
@@ -635,9 +754,12 @@ type Measured = Map<WorkloadId, Map<string, (Metrics | undefined)[]>>;
 /** Per workload, per contender: why it has no result. */
 type Missing = Map<WorkloadId, Map<string, string>>;
 
-const contenders = [...CONTENDERS, JAYSON].filter(
-  (c) => onlyContenders === undefined || c.name === 'baseline' || onlyContenders.includes(c.name),
-);
+const wanted = (name: string): boolean =>
+  onlyContenders === undefined || name === 'baseline' || onlyContenders.includes(name);
+const contenders = [
+  ...[...CONTENDERS, JAYSON].filter((c) => wanted(c.name)),
+  ...(wanted('go') ? [goContender()] : []),
+];
 const workloads = WORKLOADS.filter(
   (w) => onlyWorkloads === undefined || onlyWorkloads.some((o) => w.id === o || w.id.startsWith(`${o}-`)),
 );
@@ -659,7 +781,8 @@ async function runAll(): Promise<{ measured: Measured; missing: Missing; seconds
     measured.set(workload.id, results);
     missing.set(workload.id, why);
     for (const c of field) {
-      const reason = c.unsupported[workload.id] ?? rpcSkip(c.name, workload.id);
+      const reason =
+        c.unsupported[workload.id] ?? workload.unsupported?.(c.name) ?? rpcSkip(c.name, workload.id);
       if (reason !== undefined) why.set(c.name, reason);
     }
     for (let round = 0; round < rounds; round++) {
@@ -744,6 +867,7 @@ function meets(row: Row): boolean | undefined {
   return row.higherIsBetter ? ratio >= row.target : ratio <= row.target;
 }
 
+// The Node packages; the Go contender stands beside Node, not among its peers.
 const PEERS = ['frame-stream', 'length-prefixed-stream', 'node-ipc', 'zeromq', 'jayson'];
 
 /** Peers ahead of sockframe on this row, by their median ratio to the same reference. */
@@ -792,7 +916,7 @@ function renderTable(rows: Row[], footnotes: Footnote[]): string {
   const body = rows.map((row) => {
     const cells = names.map((name) => {
       const cell = row.cells[name];
-      if (cell === undefined) return '—';
+      if (cell === undefined || cell.na === GO_ONLY) return '—';
       if (cell.na !== undefined) {
         const workload = workloads.find((w) => w.id === row.workload)?.title ?? plain(row.title);
         let index = footnotes.findIndex((f) => f.workload === workload && f.reason === cell.na);
@@ -828,7 +952,7 @@ async function main(): Promise<void> {
   const footnotes: Footnote[] = [];
   const table = renderTable(rows, footnotes);
   const machineLine = `${info['nproc']} cores (nproc ${info['nproc']}, ${info['cpuModel']}), ${info['memoryGiB']} GiB, Node ${info['node']}, ${info['platform']}`;
-  const summaryLine = `Loopback TCP, each contender in its own pair of processes; median of ${rounds} interleaved round${rounds === 1 ? '' : 's'}${quick ? ' (--quick: short runs, smoke test only)' : ''}; (×) = median of per-round ratios to baseline.`;
+  const summaryLine = `Loopback TCP (TLS, Unix-socket and UDP rows: those transports), each contender in its own pair of processes; median of ${rounds} interleaved round${rounds === 1 ? '' : 's'}${quick ? ' (--quick: short runs, smoke test only)' : ''}; (×) = median of per-round ratios to baseline.`;
   const missed = rows.filter((row) => meets(row) === false).map((row) => plain(row.title));
   const behind = rows
     .map((row) => ({ row, peers: peersAhead(row) }))
@@ -859,6 +983,7 @@ async function main(): Promise<void> {
       : []),
     ...(rows.some((r) => r.workload.startsWith('rpc-')) ? [RPC_NOTE] : []),
     ...footnotes.map((note, i) => `[${i + 1}] n/a — ${footnoteText(note)}`),
+    ...(contenders.some((c) => c.name === 'go') ? [`— in the go column: ${GO_ONLY}.`] : []),
     ...notes,
     '',
     `sockframe targets missed: ${missed.length === 0 ? 'none' : missed.join('; ')}.`,

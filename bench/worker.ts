@@ -2,7 +2,8 @@
  * One side of one benchmark measurement, run in its own process by bench/suite.ts. The job is
  * one JSON argument; results are lines on stdout ("PORT n", "READY", "MARK" when a timed window
  * opens, "RESULT {json}", "STATS {json}", "CPU µs"); commands arrive as lines on stdin ("STATS",
- * "CPU"); the end of stdin stops a server.
+ * "CPU"); the end of stdin stops a server. A job with `transport` ("tls", "ipc") runs the
+ * contender's variant over that transport (bench/transports.ts); `port` then names its server.
  *
  *   server        {contender}                       an echo server, until stdin closes
  *   flood-recv    {contender, size}                 counts messages until the 1-byte end marker
@@ -27,6 +28,7 @@
  *                                                   stream (bench/fanout.ts); exits 1 with what
  *                                                   mismatched, or says "RESULT" once all ended
  *   rpc-server, rpc-client                           the request/response workload: bench/rpc-worker.ts
+ *   udp-recv, udp-send                              datagrams over UDP (bench/udp.ts)
  */
 import { once } from 'node:events';
 import { readdirSync } from 'node:fs';
@@ -50,6 +52,8 @@ import {
   type FanoutEvents,
 } from './fanout';
 import { rpcRole } from './rpc-worker';
+import { transportContender, type Transport } from './transports';
+import { udpReceive, udpSend } from './udp';
 
 interface Job {
   role: string;
@@ -65,6 +69,14 @@ interface Job {
   burst?: number;
   mode?: string;
   inflight?: number;
+  /** TLS or Unix sockets instead of TCP (bench/transports.ts). */
+  transport?: Transport;
+}
+
+function overTransport(transport: Transport, name: string): Contender {
+  const c = transportContender(transport, name);
+  if (c === undefined) throw new Error(`${name} has no ${transport} variant`);
+  return c;
 }
 
 const ECHO_SIZE = 64;
@@ -473,7 +485,13 @@ async function fanoutClient(port: number, connections: number, broadcast: boolea
 async function main(): Promise<void> {
   const job = JSON.parse(process.argv[2] ?? '{}') as Job;
   if (job.role.startsWith('rpc-')) return rpcRole(job);
-  const c = contenderNamed(job.contender);
+  if (job.role === 'udp-recv') return udpReceive(job.contender, required(job, 'size'));
+  if (job.role === 'udp-send') {
+    const [size, port, ms, warmup] = (['size', 'port', 'ms', 'warmup'] as const).map((k) => required(job, k));
+    return udpSend(job.contender, size as number, port as number, ms as number, warmup as number);
+  }
+  const c =
+    job.transport === undefined ? contenderNamed(job.contender) : overTransport(job.transport, job.contender);
   switch (job.role) {
     case 'server':
       return server(c);

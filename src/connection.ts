@@ -151,6 +151,8 @@ export class Connection<Data = unknown, Remote = unknown> extends TypedEmitter<C
   /** Passed to the last write of each flush while a 'drain' is due; made on first need. */
   private afterWrite: (() => void) | undefined = undefined;
   private messageTimer: NodeJS.Timeout | undefined = undefined;
+  /** The close() timeout, cleared when the socket closes. */
+  private closeTimer: NodeJS.Timeout | undefined = undefined;
   private messagesAtTimerStart = 0;
   /** Message handlers whose promise is pending: a graceful close keeps writing until they settle. */
   private handlersRunning = 0;
@@ -379,15 +381,28 @@ export class Connection<Data = unknown, Remote = unknown> extends TypedEmitter<C
    * destroyed then, and its close reason counts the `unsentBytes`.
    */
   close(options?: CloseOptions): Promise<void> {
-    const timeout = checkCloseTimeout(options);
+    return this.closeWithin(checkCloseTimeout(options), destroyConnection);
+  }
+
+  /**
+   * @internal close() with a checked timeout, calling `expired` instead of destroy() at it. A
+   * graceful close, as a server's or a client's, keeps the write side open while handlers of
+   * delivered messages are still running, so their replies are written.
+   */
+  closeWithin(
+    timeout: number,
+    expired: (conn: Connection<Data, Remote>) => void,
+    graceful = false,
+  ): Promise<void> {
     this.beginClose('closed');
-    // An explicit close ends the write side now, even while message handlers are running.
-    this.endWrites();
+    // An explicit conn.close() ends the write side now, even while message handlers are running.
+    if (!graceful) this.endWrites();
     const closed = this.whenClosed();
-    if (this.state !== CLOSED) {
-      const timer = setTimeout(destroyConnection, timeout, this);
-      void closed.then(() => clearTimeout(timer));
-    }
+    if (this.state === CLOSED) return closed;
+    const timer = setTimeout(expired, timeout, this);
+    // The first close's timer is cleared by the close itself; another call's (rare) by its promise.
+    if (this.closeTimer === undefined) this.closeTimer = timer;
+    else void closed.then(() => clearTimeout(timer));
     return closed;
   }
 
@@ -755,6 +770,8 @@ export class Connection<Data = unknown, Remote = unknown> extends TypedEmitter<C
     this.charge(0, 0);
     if (this.messageTimer !== undefined) clearTimeout(this.messageTimer);
     this.messageTimer = undefined;
+    if (this.closeTimer !== undefined) clearTimeout(this.closeTimer);
+    this.closeTimer = undefined;
     this.settings.idleSweep?.unwatch(this as unknown as Connection);
     const { messages: unsentMessages, bytes: unsentBytes } = this.unsentAtDestroy ?? this.unsent();
     this.batch?.clear();

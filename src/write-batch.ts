@@ -22,8 +22,8 @@ class Slab {
 }
 
 /**
- * Where the write batches of one server (all its connections) or one client carve the space
- * their small frames are copied into. Nothing is shared with other servers or clients.
+ * Where the write batches of one server (all its connections) or of the process's stream clients
+ * carve the space their small frames are copied into. Nothing is shared between servers.
  *
  * Space is handed out in order and once per use of a slab: `used` only grows. A slab is reused
  * only when it has been replaced as the current one and every region ever opened in it has been

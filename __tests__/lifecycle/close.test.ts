@@ -121,15 +121,29 @@ describe('a half-closed peer', () => {
 });
 
 describe('conn.close({ timeout })', () => {
-  test('a peer that never ends its side is cut off at the timeout (idleTimeout off)', async () => {
+  /** The server's side of a connection whose peer answered one echo and never ends its side. */
+  async function stubbornPeer(): Promise<{ conn: Connection; closes: { reason: CloseReason }[] }> {
     const { port, recorded } = await startTcp(resources, { idleTimeout: 0 });
-    const client = await halfOpenClient(port);
-    await expectEcho(client, 'hi');
-    const conn = recorded.connects[0] as Connection;
+    await expectEcho(await halfOpenClient(port), 'hi');
+    return { conn: recorded.connects[0] as Connection, closes: recorded.closes };
+  }
+
+  test('a peer that never ends its side is cut off at the timeout (idleTimeout off)', async () => {
+    const { conn, closes } = await stubbornPeer();
     const begun = Date.now();
     expect(await settlesWithin(conn.close({ timeout: 200 }), 3000)).toBe(true);
     expect(Date.now() - begun).toBeGreaterThanOrEqual(150);
-    expect(recorded.closes[0]?.reason.kind).toBe('closed');
+    expect(closes[0]?.reason.kind).toBe('closed');
+  });
+
+  test('a second close() with a shorter timeout cuts the peer off at the shorter one', async () => {
+    const { conn, closes } = await stubbornPeer();
+    const begun = Date.now();
+    const first = conn.close({ timeout: 60_000 });
+    const second = conn.close({ timeout: 200 });
+    expect(await settlesWithin(Promise.all([first, second]), 3000)).toBe(true);
+    expect(Date.now() - begun).toBeGreaterThanOrEqual(150);
+    expect(closes.map((c) => c.reason.kind)).toEqual(['closed']);
   });
 
   test('checks its options', async () => {

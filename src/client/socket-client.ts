@@ -73,15 +73,22 @@ export abstract class SocketClient extends TypedEmitter<ClientEvents> {
   };
   protected readonly log: Logger;
   private finished = false;
+  /** The ends of the messages() iterators that are open. */
   private readonly finishWaiters = new Set<() => void>();
   /** Faults nobody observes become process warnings. */
-  private readonly unobserved: UnobservedFaults;
+  private unobservedFaults: UnobservedFaults | undefined = undefined;
   /**
-   * Aborted by close(), once and for good. Every step of connecting (an attempt, a backoff wait,
-   * the decision to reconnect after a drop) listens to it or checks it, so close() ends them all
-   * at once, wherever it is called from: a 'close' or 'reconnecting' listener included.
+   * Set by close(), once and for good. Every step of connecting (an attempt, a backoff wait, the
+   * decision to reconnect after a drop) watches it or checks it, so close() ends them all at once,
+   * wherever it is called from: a 'close' or 'reconnecting' listener included.
    */
-  private readonly lifetime = new AbortController();
+  private closedFlag = false;
+  /** What the steps under way are told when close() is called; most clients have none. */
+  private closeWatchers: Set<(reason: SockframeError) => void> | undefined = undefined;
+  /** The same as an AbortSignal, made when first asked for (an AbortController is not cheap). */
+  private lifetime: AbortController | undefined = undefined;
+  /** The ConnectAbortedError steps ended by close() reject with, made when first needed. */
+  private closedError: SockframeError | undefined = undefined;
   private connectsTotal = 0;
   private reconnectAttemptsTotal = 0;
   private readonly errorCounts = new Map<string, number>();
@@ -89,7 +96,11 @@ export abstract class SocketClient extends TypedEmitter<ClientEvents> {
   protected constructor(log: Logger) {
     super();
     this.log = log;
-    this.unobserved = new UnobservedFaults(new.target.name);
+  }
+
+  /** Made on the first fault nobody observes: most clients never have one. */
+  private get unobserved(): UnobservedFaults {
+    return (this.unobservedFaults ??= new UnobservedFaults(this.constructor.name));
   }
 
   /** Connects; resolves once connected. */
@@ -107,12 +118,32 @@ export abstract class SocketClient extends TypedEmitter<ClientEvents> {
 
   /** True once close() has been called: nothing connects again. */
   protected get closedForGood(): boolean {
-    return this.lifetime.signal.aborted;
+    return this.closedFlag;
   }
 
   /** Aborted when close() is called; its reason is the ConnectAbortedError pending connects get. */
   protected get closeSignal(): AbortSignal {
-    return this.lifetime.signal;
+    let lifetime = this.lifetime;
+    if (lifetime === undefined) {
+      lifetime = this.lifetime = new AbortController();
+      if (this.closedFlag) lifetime.abort(this.closedReason);
+    }
+    return lifetime.signal;
+  }
+
+  /** The error a step ended by close() rejects with (the same one for every step). */
+  protected get closedReason(): SockframeError {
+    return (this.closedError ??= new ConnectAbortedError('The client was closed'));
+  }
+
+  /**
+   * Calls `watcher` with closedReason when close() is called (not when already closed: check
+   * closedForGood first). Returns what stops watching.
+   */
+  protected watchClose(watcher: (reason: SockframeError) => void): () => void {
+    const watchers = (this.closeWatchers ??= new Set());
+    watchers.add(watcher);
+    return () => watchers.delete(watcher);
   }
 
   /**
@@ -120,8 +151,13 @@ export abstract class SocketClient extends TypedEmitter<ClientEvents> {
    * cancels whatever attempt or backoff wait is under way. Returns false when already made.
    */
   protected closeForGood(): boolean {
-    if (this.lifetime.signal.aborted) return false;
-    this.lifetime.abort(new ConnectAbortedError('The client was closed'));
+    if (this.closedFlag) return false;
+    this.closedFlag = true;
+    const watchers = this.closeWatchers;
+    if (watchers !== undefined && watchers.size > 0) {
+      for (const watcher of [...watchers]) watcher(this.closedReason);
+    }
+    this.lifetime?.abort(this.closedReason);
     this.finish();
     return true;
   }
@@ -219,7 +255,7 @@ export abstract class SocketClient extends TypedEmitter<ClientEvents> {
   /** Marks that nothing more will be delivered: ends every messages() iterator. */
   protected finish(): void {
     this.finished = true;
-    for (const end of [...this.finishWaiters]) end();
+    if (this.finishWaiters.size > 0) for (const end of [...this.finishWaiters]) end();
   }
 
   /** A new connect() begins: iterators created from now on wait for messages again. */

@@ -311,7 +311,7 @@ export abstract class StreamClient<Local = unknown, Remote = unknown> extends So
         options.messageTimeout,
         STREAM_CLIENT_DEFAULTS.messageTimeout,
       ),
-      arena: new SlabArena(),
+      arena: clientArena(),
       allowHalfOpen: checkBoolean(
         'allowHalfOpen',
         options.allowHalfOpen,
@@ -409,15 +409,17 @@ export abstract class StreamClient<Local = unknown, Remote = unknown> extends So
     this.unfinish();
     // An attempt under way (another connect(), or reconnecting) is joined.
     if (this.connecting !== undefined) return joinAttempt(this.connecting, signal);
-    this.connecting = this.run(signal, 0)
-      .catch((err: unknown) => {
+    this.connecting = this.run(signal, 0).then(
+      () => {
+        this.connecting = undefined;
+      },
+      (err: unknown) => {
         // Not the network's fault, and not the caller's: reported as well as rejected.
         if (err instanceof TlsVerificationError) this.reportError(err);
-        throw err;
-      })
-      .finally(() => {
         this.connecting = undefined;
-      });
+        throw err;
+      },
+    );
     return this.connecting;
   }
 
@@ -529,32 +531,29 @@ export abstract class StreamClient<Local = unknown, Remote = unknown> extends So
       );
     }
     const conn = this.conn;
+    const ending = conn === undefined ? undefined : this.endConnection(conn, timeout);
     const attempt = this.connecting?.catch(() => {});
-    this.closing = Promise.all([
-      conn === undefined ? undefined : this.endConnection(conn, timeout),
-      attempt,
-    ]).then(() => {
+    const done = attempt === undefined ? (ending ?? Promise.resolve()) : Promise.all([ending, attempt]);
+    this.closing = done.then(() => {
       this.log.info('client closed');
     });
     return this.closing;
   }
 
-  private async endConnection(conn: Connection, timeout: number): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    const expired = new Promise<boolean>((resolve) => {
-      timer = setTimeout(() => resolve(true), timeout);
-    });
+  private endConnection(conn: Connection, timeout: number): Promise<void> {
     // Graceful, as a server's close: handlers of the server's calls still running (rpc) get their
     // responses written before our side ends; reading goes on meanwhile.
-    const timedOut = await Promise.race([conn.closeFor('closed').then(() => false), expired]);
-    clearTimeout(timer);
-    if (!timedOut) return;
-    this.log.warn(
-      { connId: conn.id, timeoutMs: timeout },
-      'destroying the connection left at the close timeout',
+    return conn.closeWithin(
+      timeout,
+      (left) => {
+        this.log.warn(
+          { connId: left.id, timeoutMs: timeout },
+          'destroying the connection left at the close timeout',
+        );
+        left.destroy();
+      },
+      true,
     );
-    conn.destroy();
-    await conn.whenClosed();
   }
 
   protected failConnection(err: SockframeError): void {
@@ -598,27 +597,24 @@ export abstract class StreamClient<Local = unknown, Remote = unknown> extends So
   /** Waits `ms`, or rejects at once when `signal` aborts or the client is closed for good. */
   private wait(ms: number, signal: AbortSignal | undefined): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      const closed = this.closeSignal;
-      if (closed.aborted) return reject(closed.reason as SockframeError);
+      if (this.closedForGood) return reject(this.closedReason);
       const done = (err?: SockframeError): void => {
         clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);
-        closed.removeEventListener('abort', onClose);
+        unwatchClose();
         if (err === undefined) resolve();
         else reject(err);
       };
       const onAbort = (): void => done(new ConnectAbortedError('Aborted', signal?.reason));
-      const onClose = (): void => done(closed.reason as SockframeError);
       const timer = setTimeout(() => done(), ms);
       signal?.addEventListener('abort', onAbort, { once: true });
-      closed.addEventListener('abort', onClose, { once: true });
+      const unwatchClose = this.watchClose(done);
     });
   }
 
   private attempt(signal: AbortSignal | undefined): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      const closed = this.closeSignal;
-      if (closed.aborted) return reject(closed.reason as SockframeError);
+      if (this.closedForGood) return reject(this.closedReason);
       if (this.log.isLevelEnabled('debug')) this.log.debug({ target: this.describeTarget() }, 'connecting');
       const socket = this.createSocket();
       const ready = this.readyEvent();
@@ -626,7 +622,7 @@ export abstract class StreamClient<Local = unknown, Remote = unknown> extends So
       const cleanup = (): void => {
         if (timer !== undefined) clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);
-        closed.removeEventListener('abort', onClose);
+        unwatchClose();
         socket.off('error', onError);
         socket.off(ready, onReady);
       };
@@ -637,7 +633,6 @@ export abstract class StreamClient<Local = unknown, Remote = unknown> extends So
       };
       const onError = (err: Error): void => fail(this.connectError(err, socket));
       const onAbort = (): void => fail(new ConnectAbortedError('Aborted', signal?.reason));
-      const onClose = (): void => fail(closed.reason as SockframeError);
       const onReady = (): void => {
         cleanup();
         try {
@@ -652,7 +647,7 @@ export abstract class StreamClient<Local = unknown, Remote = unknown> extends So
         timer = setTimeout(() => fail(new ConnectTimeoutError(this.connectTimeout)), this.connectTimeout);
       }
       signal?.addEventListener('abort', onAbort, { once: true });
-      closed.addEventListener('abort', onClose, { once: true });
+      const unwatchClose = this.watchClose(fail);
       socket.once('error', onError);
       socket.once(ready, onReady);
     });
@@ -718,6 +713,16 @@ export abstract class StreamClient<Local = unknown, Remote = unknown> extends So
       },
     );
   }
+}
+
+let sharedArena: SlabArena | undefined;
+
+/**
+ * The arena of every stream client of the process, as a server has one for all its connections:
+ * a client that sends a message or two and closes then allocates no slab of its own.
+ */
+function clientArena(): SlabArena {
+  return (sharedArena ??= new SlabArena());
 }
 
 /** Faults worth another attempt: the network's, not the caller's (or a refused certificate). */
