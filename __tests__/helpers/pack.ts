@@ -113,7 +113,7 @@ export async function packFreshBuild(): Promise<Packed> {
 }
 
 /** Packages a consumer project may use besides sockframe, linked from this repository. */
-const LINKED = ['typescript', '@types/node', 'ioredis', 'msgpackr'];
+const LINKED = ['typescript', '@types/node', 'ioredis', 'msgpackr', '@opentelemetry/api'];
 
 export interface Consumer {
   readonly dir: string;

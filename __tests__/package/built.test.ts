@@ -35,7 +35,8 @@ describe('examples (each exits by itself)', () => {
   });
 
   test('npm run example:metrics serves Prometheus metrics until SIGINT', async () => {
-    const child = spawn(npm, ['run', '--silent', 'example:metrics'], { cwd: ROOT });
+    // In a group of its own, as a terminal runs it: Ctrl-C signals the whole group.
+    const child = spawn(npm, ['run', '--silent', 'example:metrics'], { cwd: ROOT, detached: true });
     try {
       let out = '';
       child.stdout.setEncoding('utf8');
@@ -62,8 +63,8 @@ describe('examples (each exits by itself)', () => {
       expect(body).toMatch(/^# TYPE \w+ (counter|gauge)/m);
     } finally {
       const exited = new Promise((resolve) => child.once('close', resolve));
-      // npm passes SIGINT on to the example, which stops its servers and exits.
-      child.kill('SIGINT');
+      // SIGINT to the group, as Ctrl-C: the example stops its servers and exits.
+      if (child.pid !== undefined && child.exitCode === null) process.kill(-child.pid, 'SIGINT');
       await exited;
     }
   }, 70_000);

@@ -54,7 +54,7 @@ test('stays small: under 250 kB packed and 1 MB unpacked', () => {
   expect(packed.size).toBeLessThan(250_000);
   expect(packed.unpackedSize).toBeLessThan(1_000_000);
   const largest = [...packed.files].sort((a, b) => b.size - a.size)[0];
-  expect(largest?.size).toBeLessThan(100_000);
+  expect(largest?.size).toBeLessThan(150_000);
 });
 
 test('the shipped JavaScript has no sourceMappingURL pointing at maps that are not shipped', async () => {

@@ -41,13 +41,15 @@ function readmeRecipe(): string[] {
   return (block[1] as string).split('\n').filter((line) => line.trim() !== '');
 }
 
-test('the README recipe is the code this test runs', () => {
+test('the README recipe makes the Packr this test uses', () => {
+  // The README block runs as a whole program in the doc tests (__tests__/docs); its Packr is made
+  // here as there (the msgpackr import is dynamic here: the file runs without it too).
   const source = readFileSync(__filename, 'utf8');
   const recipe = readmeRecipe();
   expect(recipe[0]).toBe("import { Packr } from 'msgpackr';");
-  // The import is dynamic here (the test runs without msgpackr too); every other line is verbatim.
-  for (const line of recipe.slice(1))
-    expect({ line, found: source.includes(line) }).toEqual({ line, found: true });
+  const made = recipe.filter((line) => line.startsWith('const packr = '));
+  expect(made).toHaveLength(1);
+  expect(source).toContain(made[0]);
 });
 
 if (msgpackr === undefined) {
