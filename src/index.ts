@@ -92,7 +92,7 @@ export type { ServerAdapter, AdapterHooks } from './adapters/adapter';
 export { NodeClusterAdapter, CLUSTER_ADAPTER_DEFAULTS } from './adapters/cluster';
 export type { NodeClusterAdapterOptions, ClusterRelay, ClusterRelayOptions } from './adapters/cluster';
 export { SocketServer } from './server/socket-server';
-export type { ServerEvents, DropInfo, ServerStats } from './server/socket-server';
+export type { ServerEvents, DropInfo, ServerStats, ServerState } from './server/socket-server';
 export type { CloseOptions } from './options';
 export type { ServerPeer } from './peer';
 export { StreamServer, STREAM_SERVER_DEFAULTS } from './server/stream-server';
