@@ -211,7 +211,7 @@ export class Connection<Data = unknown, Remote = unknown> extends TypedEmitter<C
     this.framing = resolveFraming(settings.framing);
     this.headerFraming = hasHeaderWriter(this.framing) ? this.framing : undefined;
 
-    connectionOf.set(socket, this as unknown as Connection<unknown>);
+    (socket as OwnedSocket)[OWNER] = this as unknown as Connection<unknown>;
     /* eslint-disable @typescript-eslint/unbound-method -- these are called on the socket, by design */
     socket.on('data', Connection.onSocketData);
     socket.on('end', Connection.onSocketEnd);
@@ -836,11 +836,19 @@ const LISTENER_FAULTS: FaultSink<Connection> = Object.freeze({
   },
 });
 
-/** The connection of each socket, for the listeners all connections share. */
-const connectionOf = new WeakMap<Socket, Connection<unknown>>();
+/**
+ * The key under which a socket holds its connection, for the listeners all connections share: a
+ * property read, where a table keyed by socket would cost a hash lookup per event and weak-table
+ * work in every garbage collection.
+ */
+const OWNER = Symbol('sockframe.connection');
+
+interface OwnedSocket extends Socket {
+  [OWNER]: Connection<unknown>;
+}
 
 function ownerOf(socket: Socket): Connection<unknown> {
-  return connectionOf.get(socket) as Connection<unknown>;
+  return (socket as OwnedSocket)[OWNER];
 }
 
 /**
