@@ -488,6 +488,7 @@ const ROWS: RowSpec[] = [
     unit: 'µs',
     higherIsBetter: false,
     format: micros,
+    target: 1.05,
   },
   {
     workload: 'echo-latency',
@@ -522,7 +523,7 @@ const ROWS: RowSpec[] = [
     unit: 'round trips/s',
     higherIsBetter: true,
     format: rate,
-    target: 0.8,
+    target: 0.9,
   },
   {
     workload: 'churn',
@@ -531,6 +532,7 @@ const ROWS: RowSpec[] = [
     unit: 'conn/s',
     higherIsBetter: true,
     format: rate,
+    target: 0.9,
   },
   {
     workload: 'fanout-broadcast',
@@ -612,6 +614,7 @@ const ROWS: RowSpec[] = [
     unit: 'µs',
     higherIsBetter: false,
     format: (v) => (v / 1000).toFixed(1),
+    target: 1.1,
   },
   {
     workload: 'churn',
@@ -620,6 +623,7 @@ const ROWS: RowSpec[] = [
     unit: 'µs',
     higherIsBetter: false,
     format: (v) => (v / 1000).toFixed(0),
+    target: 1.15,
   },
   {
     workload: 'fanout-broadcast',
