@@ -112,6 +112,7 @@ export type { UdpType } from './datagram';
 export type { LoggerOption } from './logger';
 export { SocketClient } from './client/socket-client';
 export type { ClientEvents, ReconnectingInfo, ClientStats } from './client/socket-client';
+export type { TrafficStats } from './traffic-stats';
 export { StreamClient, STREAM_CLIENT_DEFAULTS, RECONNECT_DEFAULTS } from './client/stream-client';
 export type { StreamClientOptions, ReconnectOptions, StreamClientStats } from './client/stream-client';
 export { TcpClient } from './client/tcp-client';

@@ -7,6 +7,7 @@ import { show } from '../options';
 import type { CloseReason } from '../close-reason';
 import type { CloseOptions } from '../options';
 import type { Payload } from '../payload';
+import type { TrafficStats } from '../traffic-stats';
 
 /** Reported before each reconnect attempt. */
 export interface ReconnectingInfo {
@@ -20,22 +21,13 @@ export interface ReconnectingInfo {
  * What `client.stats` of every client holds (stream clients and UdpClient add their own fields).
  * Counters run from the client's creation, over every connection it has made.
  */
-export interface ClientStats {
+export interface ClientStats extends TrafficStats {
   /** Connected now. */
   readonly connected: boolean;
   /** Connections made (a UdpClient: its socket connected), the first one and every reconnect. */
   readonly connects: number;
   /** Reconnect attempts scheduled (each 'reconnecting' event). */
   readonly reconnectAttempts: number;
-  /** `bytesOut` and `messagesOut` count what was handed to a connection (framing included). */
-  readonly bytesIn: number;
-  readonly bytesOut: number;
-  readonly messagesIn: number;
-  readonly messagesOut: number;
-  /** Bytes not yet written to the network (with queueWhileDisconnected, the queue included). */
-  readonly pendingBytes: number;
-  /** Faults reported on 'error', by code. */
-  readonly errors: Readonly<Record<string, number>>;
 }
 
 /** The events of every client. */

@@ -1,4 +1,5 @@
 import { TypedEmitter } from 'tiny-typed-emitter';
+import type { TrafficStats } from '../traffic-stats';
 import type { Logger } from 'pino';
 import {
   AdapterMessageError,
@@ -32,22 +33,13 @@ import type { AdapterHooks, ServerAdapter } from '../adapters/adapter';
  * What `server.stats` of every server holds (StreamServerStats and UdpServerStats add their own
  * fields). Counters run from the server's creation; a UdpServer's peers are its connections.
  */
-export interface ServerStats {
+export interface ServerStats extends TrafficStats {
   /** Open connections (UDP: peers in the table) now. */
   readonly connections: number;
   /** Connections accepted (UDP: peers admitted) since the server was created. */
   readonly connectionsTotal: number;
   /** Connections refused, by reason (UDP: `maxConnections` counts datagrams dropped at maxPeers). */
   readonly refused: { readonly maxConnections: number; readonly handshake: number };
-  /** Over every connection, open and closed. `bytesOut` counts bytes queued by send(). */
-  readonly bytesIn: number;
-  readonly bytesOut: number;
-  readonly messagesIn: number;
-  readonly messagesOut: number;
-  /** Bytes queued and not yet written (UDP: handed to the socket and not yet sent). */
-  readonly pendingBytes: number;
-  /** Faults reported on 'error' since the server was created, by code. */
-  readonly errors: Readonly<Record<string, number>>;
 }
 
 export interface DropInfo {
