@@ -144,6 +144,8 @@ const PALETTE: Record<string, string> = {
   'length-prefixed-stream': '#2ca02c',
   'node-ipc': '#9467bd',
   zeromq: '#d62728',
+  jayson: '#8c564b',
+  'net-ipc': '#e377c2',
   go: '#00add8',
 };
 

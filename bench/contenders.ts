@@ -57,6 +57,7 @@ export type WorkloadId =
   | 'fanout-each'
   | 'rpc-1'
   | 'rpc-32'
+  | 'rpc-100x32'
   // Over TLS and Unix sockets (bench/transports.ts), and UDP (bench/udp.ts).
   | 'tls-flood-64'
   | 'tls-flood-64k'
