@@ -174,7 +174,7 @@ export function suiteChart(
   const ordered = TRANSPORTS.flatMap((transport) => rows.filter((row) => transportOf(row) === transport));
   const groups = ordered.map((row) => ({
     section: SECTIONS[transportOf(row)],
-    title: `${row.title.replace(/ [¹²³]$/, '')}${row.reference === 'baseline' ? '' : ` (vs ${row.reference})`}`,
+    title: `${row.title.replace(/ [¹²³⁴]$/, '')}${row.reference === 'baseline' ? '' : ` (vs ${row.reference})`}`,
     values: Object.fromEntries(
       contenders.map((name): [string, number | string] => {
         const cell = row.cells[name];

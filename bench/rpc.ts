@@ -43,7 +43,7 @@ function rpcOnly(name: string, description: string): Contender {
 
 export const JAYSON = rpcOnly(
   'jayson',
-  'jayson 5: its TCP server (newline-delimited JSON) and TCP client, which opens one connection per request (so 32 in flight are 32 connections)',
+  'jayson 5: its TCP server (newline-delimited JSON) and TCP client, which opens one connection per request (32 calls in flight are 32 connections; 100 clients × 32, 3,200)',
 );
 
 export const NET_IPC = rpcOnly(
