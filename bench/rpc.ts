@@ -78,6 +78,9 @@ function calls(clients: number, inflight: number, ms: number, warmup: number, wi
       serverCpuAtMark.catch(() => {});
       const result = await client.json('RESULT', timeout);
       if (result['bad'] !== 0) throw new Error(`${result['bad']} calls came back with a wrong result`);
+      // No latency to show either: the cell says why instead of a rate of 0.
+      if (!((result['calls'] as number) > 0))
+        throw new Error(`no call completed in the ${ms} ms timed window`);
       server.command('CPU');
       const serverCpu = Number(await server.line('CPU', 20_000)) - Number(await serverCpuAtMark);
       return {
