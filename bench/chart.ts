@@ -144,6 +144,8 @@ const PALETTE: Record<string, string> = {
   'length-prefixed-stream': '#2ca02c',
   'node-ipc': '#9467bd',
   zeromq: '#d62728',
+  jayson: '#8c564b',
+  'net-ipc': '#e377c2',
   go: '#00add8',
 };
 
@@ -172,7 +174,7 @@ export function suiteChart(
   const ordered = TRANSPORTS.flatMap((transport) => rows.filter((row) => transportOf(row) === transport));
   const groups = ordered.map((row) => ({
     section: SECTIONS[transportOf(row)],
-    title: `${row.title.replace(/ [¹²³]$/, '')}${row.reference === 'baseline' ? '' : ` (vs ${row.reference})`}`,
+    title: `${row.title.replace(/ [¹²³⁴]$/, '')}${row.reference === 'baseline' ? '' : ` (vs ${row.reference})`}`,
     values: Object.fromEntries(
       contenders.map((name): [string, number | string] => {
         const cell = row.cells[name];

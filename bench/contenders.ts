@@ -57,6 +57,7 @@ export type WorkloadId =
   | 'fanout-each'
   | 'rpc-1'
   | 'rpc-32'
+  | 'rpc-100x32'
   // Over TLS and Unix sockets (bench/transports.ts), and UDP (bench/udp.ts).
   | 'tls-flood-64'
   | 'tls-flood-64k'
@@ -678,7 +679,7 @@ export function zeromqOn(ipcPaths?: IpcNaming): Contender {
     ipcPaths === undefined ? `tcp://${HOST}:${port}` : `ipc://${ipcPaths.path(port)}`;
   return {
     name: 'zeromq',
-    description: `zeromq 6 (libzmq, prebuilt in the npm package) over ${ipcPaths === undefined ? 'tcp://' : 'ipc://'}: PUSH/PULL floods, DEALER/ROUTER echo`,
+    description: `zeromq 6 (libzmq, prebuilt in the npm package) over ${ipcPaths === undefined ? 'tcp://' : 'ipc://'}: PUSH/PULL floods, DEALER/ROUTER echo and JSON-RPC (a DEALER per client, correlated by the JSON-RPC ids)`,
     unsupported: NO_FANOUT,
     // The TCP socket, plus the mailbox each libzmq socket has.
     fdsPerClient: 3,

@@ -1,25 +1,29 @@
 /**
- * One side of the request/response (JSON-RPC) workload, run in its own process through
- * bench/worker.ts. Every contender serves one method, `add({ a, b })`, and its client keeps
- * `inflight` calls outstanding on one connection, checking every result.
+ * One side of the request/response (JSON-RPC) workloads, run in its own process through
+ * bench/worker.ts. Every contender serves one method, `add({ a, b })`, and its client process
+ * opens `clients` connections, each keeping `inflight` calls outstanding, checking every result
+ * and timing every call from its send to its result.
  *
- *   rpc-server  {contender}                             serves until stdin closes; "CPU" on request
- *   rpc-client  {contender, port, inflight, ms, warmup} calls for warmup ms, "MARK", calls for ms,
- *                                                       then "RESULT {calls, rate, cpu, bad}"
+ *   rpc-server  {contender}                                      serves until stdin closes; "CPU" on request
+ *   rpc-client  {contender, port, clients, inflight, ms, warmup} calls for warmup ms, "MARK", calls for ms,
+ *                                                                then "RESULT {calls, rate, cpu, bad, p50, p99}"
  *
  * Contenders: `baseline` (node:net, newline-delimited JSON-RPC written by hand with a pending-id
- * map), `sockframe` (jsonRpc() over delimited()), `jayson` (its TCP server and client) and
- * `zeromq` (DEALER/ROUTER carrying JSON-RPC texts).
+ * map), `sockframe` (jsonRpc() over delimited()), `jayson` (its TCP server and client), `zeromq`
+ * (DEALER/ROUTER carrying JSON-RPC texts, correlated by their ids) and `net-ipc` (its Server and
+ * Client over TCP, request() answered from the server's 'request' event).
  */
 import { connect, createServer, type Socket } from 'node:net';
 import { createInterface } from 'node:readline';
 import { delimited, jsonRpc, TcpClient, TcpServer } from 'sockframe';
 import { HOST } from './contenders';
+import { LatencyHistogram } from './stats';
 
 export interface RpcJob {
   role: string;
   contender: string;
   port?: number;
+  clients?: number;
   inflight?: number;
   ms?: number;
   warmup?: number;
@@ -294,13 +298,84 @@ const zeromq: RpcContender = {
     });
   },
 };
+// ------------------------------------------------------------------------ net-ipc
+
+type NetIpc = typeof import('net-ipc');
+
+/**
+ * A free loopback port: net-ipc's Server listens on a Unix socket when its `port` is 0 (falsy),
+ * so the port is found first and handed to it.
+ */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, HOST, () => {
+      const address = probe.address();
+      const port = typeof address === 'object' && address !== null ? address.port : 0;
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+const netIpc: RpcContender = {
+  async serve() {
+    const { Server } = require('net-ipc') as NetIpc;
+    const port = await freePort();
+    // Its `options` are net.createServer()'s: no Nagle delay, like every other contender here.
+    const server = new Server({ port, listenOptions: { host: HOST }, options: { noDelay: true } });
+    server.on('error', () => {});
+    server.on('request', (request: Request, respond) => {
+      const answer =
+        request.method === 'add'
+          ? { result: request.params.a + request.params.b }
+          : { error: { code: -32601, message: 'Method not found' } };
+      respond(answer).catch(() => {});
+    });
+    await server.start();
+    return {
+      port,
+      close: async () => {
+        await server.close();
+      },
+    };
+  },
+  async connect(port) {
+    const { Client } = require('net-ipc') as NetIpc;
+    // Its `options` are net.connect()'s (it sets host and port itself from its own); request()
+    // keeps its default 10 s timeout.
+    const options = { host: HOST, port, noDelay: true };
+    const client = new Client({ host: HOST, port, reconnect: false, options });
+    client.on('error', () => {});
+    await client.connect();
+    return {
+      add: async (a, b) => {
+        const answer = (await client.request({ method: 'add', params: { a, b } })) as {
+          result?: number;
+          error?: { message: string };
+        };
+        if (answer.error !== undefined) throw new Error(answer.error.message);
+        return answer.result as number;
+      },
+      close: async () => {
+        await client.close();
+      },
+    };
+  },
+};
 /* eslint-enable @typescript-eslint/no-require-imports */
 
-const RPC_CONTENDERS: Record<string, RpcContender> = { baseline, sockframe, jayson, zeromq };
+const RPC_CONTENDERS: Record<string, RpcContender> = {
+  baseline,
+  sockframe,
+  jayson,
+  zeromq,
+  'net-ipc': netIpc,
+};
 
 // ------------------------------------------------------------------------ roles
 
-function need(job: RpcJob, key: 'port' | 'inflight' | 'ms' | 'warmup'): number {
+function need(job: RpcJob, key: 'port' | 'clients' | 'inflight' | 'ms' | 'warmup'): number {
   const value = job[key];
   if (typeof value !== 'number') throw new Error(`job ${job.role} needs ${key}`);
   return value;
@@ -319,29 +394,40 @@ async function rpcServer(c: RpcContender): Promise<void> {
   });
 }
 
-/** `inflight` lanes each calling in a loop; counts the calls completed in the timed window. */
+/**
+ * `clients` connections with `inflight` lanes each, every lane calling in a loop; counts the
+ * calls completed in the timed window and their latencies (send to result, µs).
+ */
 async function rpcClient(
   c: RpcContender,
   port: number,
+  clients: number,
   inflight: number,
   ms: number,
   warmup: number,
 ): Promise<void> {
-  const client = await c.connect(port);
+  const connected = await Promise.all(Array.from({ length: clients }, () => c.connect(port)));
+  const latency = new LatencyHistogram();
   let counting = false;
   let running = true;
   let calls = 0;
   let bad = 0;
   let seq = 0;
-  const lanes = Array.from({ length: inflight }, async () => {
-    while (running) {
-      const a = ++seq;
-      const b = seq & 1023;
-      const sum = await client.add(a, b);
-      if (sum !== a + b) bad++;
-      if (counting && running) calls++;
-    }
-  });
+  const lanes = connected.flatMap((client) =>
+    Array.from({ length: inflight }, async () => {
+      while (running) {
+        const a = ++seq;
+        const b = seq & 1023;
+        const sentAt = performance.now();
+        const sum = await client.add(a, b);
+        if (sum !== a + b) bad++;
+        if (counting && running) {
+          latency.record((performance.now() - sentAt) * 1000);
+          calls++;
+        }
+      }
+    }),
+  );
   await new Promise((resolve) => setTimeout(resolve, warmup));
   counting = true;
   report('MARK');
@@ -352,8 +438,10 @@ async function rpcClient(
   const seconds = (performance.now() - start) / 1000;
   const cpu = cpuNow() - cpuAtStart;
   await Promise.all(lanes);
-  await client.close();
-  report(`RESULT ${JSON.stringify({ calls, rate: calls / seconds, cpu, bad })}`);
+  await Promise.all(connected.map((client) => client.close()));
+  const p50 = latency.percentile(50);
+  const p99 = latency.percentile(99);
+  report(`RESULT ${JSON.stringify({ calls, rate: calls / seconds, cpu, bad, p50, p99 })}`);
   process.exit(0);
 }
 
@@ -362,7 +450,8 @@ export async function rpcRole(job: RpcJob): Promise<void> {
   if (c === undefined) throw new Error(`${job.contender} has no request/response contender`);
   if (job.role === 'rpc-server') return rpcServer(c);
   if (job.role === 'rpc-client') {
-    return rpcClient(c, need(job, 'port'), need(job, 'inflight'), need(job, 'ms'), need(job, 'warmup'));
+    const [port, clients, inflight] = [need(job, 'port'), need(job, 'clients'), need(job, 'inflight')];
+    return rpcClient(c, port, clients, inflight, need(job, 'ms'), need(job, 'warmup'));
   }
   throw new Error(`unknown role ${job.role}`);
 }

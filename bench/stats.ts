@@ -30,3 +30,35 @@ export function markdownTable(header: readonly string[], rows: readonly (readonl
 export function progress(message: string): void {
   process.stderr.write(`${message}\n`);
 }
+
+/** Bucket edges grow by 1 % from 1 µs: 1.01^1852 µs is over 100 s. */
+const HISTOGRAM_STEP = Math.log(1.01);
+const HISTOGRAM_BUCKETS = 1853;
+
+/**
+ * Latencies in µs counted in log-scale buckets 1 % wide, so recording one allocates nothing;
+ * a percentile reads as its bucket's upper edge (at most 1 % high).
+ */
+export class LatencyHistogram {
+  private readonly counts = new Uint32Array(HISTOGRAM_BUCKETS);
+  count = 0;
+
+  record(micros: number): void {
+    const bucket =
+      micros <= 1 ? 0 : Math.min(HISTOGRAM_BUCKETS - 1, Math.ceil(Math.log(micros) / HISTOGRAM_STEP));
+    this.counts[bucket] = (this.counts[bucket] ?? 0) + 1;
+    this.count++;
+  }
+
+  /** The p-th percentile (0 < p ≤ 100) of what was recorded; NaN when nothing was. */
+  percentile(p: number): number {
+    if (this.count === 0) return NaN;
+    const rank = Math.max(1, Math.ceil((p / 100) * this.count));
+    let seen = 0;
+    for (let bucket = 0; bucket < HISTOGRAM_BUCKETS; bucket++) {
+      seen += this.counts[bucket] as number;
+      if (seen >= rank) return Math.exp(bucket * HISTOGRAM_STEP);
+    }
+    return Math.exp((HISTOGRAM_BUCKETS - 1) * HISTOGRAM_STEP);
+  }
+}

@@ -19,7 +19,7 @@ import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { suiteChart } from './chart';
 import { BARE_NET, CONTENDERS, type Contender, type WorkloadId } from './contenders';
-import { JAYSON, RPC_NOTE, RPC_ROWS, rpcSkip, rpcWorkloads } from './rpc';
+import { RPC_NOTE, RPC_ONLY, RPC_ROWS, rpcSkip, rpcWorkloads } from './rpc';
 import { WorkerProcess, withWorkers as withWorkerProcesses } from './process';
 import { GO_BINARY, GO_ONLY, goContender } from './go';
 import { missingOver, type Transport } from './transports';
@@ -761,7 +761,7 @@ type Missing = Map<WorkloadId, Map<string, string>>;
 const wanted = (name: string): boolean =>
   onlyContenders === undefined || name === 'baseline' || onlyContenders.includes(name);
 const contenders = [
-  ...[...CONTENDERS, JAYSON].filter((c) => wanted(c.name)),
+  ...[...CONTENDERS, ...RPC_ONLY].filter((c) => wanted(c.name)),
   ...(wanted('go') ? [goContender()] : []),
 ];
 const workloads = WORKLOADS.filter(
@@ -872,7 +872,7 @@ function meets(row: Row): boolean | undefined {
 }
 
 // The Node packages; the Go contender stands beside Node, not among its peers.
-const PEERS = ['frame-stream', 'length-prefixed-stream', 'node-ipc', 'zeromq', 'jayson'];
+const PEERS = ['frame-stream', 'length-prefixed-stream', 'node-ipc', 'zeromq', 'jayson', 'net-ipc'];
 
 /** Peers ahead of sockframe on this row, by their median ratio to the same reference. */
 function peersAhead(row: Row): string[] {
