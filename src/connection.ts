@@ -163,6 +163,7 @@ export class Connection<Data = unknown, Remote = unknown> extends TypedEmitter<C
   /** Bytes charged to the owner's memory budget: incomplete inbound, and unsent outbound. */
   private chargedIn = 0;
   private chargedOut = 0;
+  private chargedQueued = 0;
   private held: Buffer[] | undefined = undefined;
   /** The JSON-RPC state, when the owner has the `rpc` option. */
   private rpc: RpcPeer | undefined = undefined;
@@ -731,13 +732,34 @@ export class Connection<Data = unknown, Remote = unknown> extends TypedEmitter<C
     if (inbound === this.chargedIn && outbound === this.chargedOut) return;
     this.chargedIn = inbound;
     this.chargedOut = outbound;
-    budget.hold(this, inbound + outbound);
+    budget.hold(this, inbound + outbound + this.chargedQueued);
+  }
+
+  /**
+   * @internal What the JSON-RPC layer holds for this connection (requests waiting for a handler
+   * slot), charged to the owner's memory budget with the rest; the budget may cut it off.
+   */
+  holdQueued(bytes: number): void {
+    const budget = this.settings.budget;
+    if (budget === undefined || bytes === this.chargedQueued || this.state === CLOSED) return;
+    this.chargedQueued = bytes;
+    budget.hold(this, this.chargedIn + this.chargedOut + bytes);
+  }
+
+  /** Gives everything charged to the budget back. */
+  private release(): void {
+    const budget = this.settings.budget;
+    if (budget === undefined) return;
+    this.chargedIn = 0;
+    this.chargedOut = 0;
+    this.chargedQueued = 0;
+    budget.hold(this, 0);
   }
 
   /** A fault: report it once, then close at once. */
   private fail(err: SockframeError): void {
     if (this.failure !== undefined || this.state === CLOSED) return;
-    this.charge(0, 0);
+    this.release();
     this.failure = err;
     this.closeKind = 'error';
     this.state = CLOSING;
@@ -778,7 +800,7 @@ export class Connection<Data = unknown, Remote = unknown> extends TypedEmitter<C
   private onClose(): void {
     if (this.state === CLOSED) return;
     this.state = CLOSED;
-    this.charge(0, 0);
+    this.release();
     if (this.messageTimer !== undefined) clearTimeout(this.messageTimer);
     this.messageTimer = undefined;
     if (this.closeTimer !== undefined) clearTimeout(this.closeTimer);

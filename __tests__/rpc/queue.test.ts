@@ -4,6 +4,7 @@
 // A call back into a side whose slots are all held by handlers awaiting that very peer does wait
 // for a slot; it is freed when the inner call times out (or is cancelled).
 import { delimited, jsonRpc, TcpServer, type JsonRpcOptions, type SockframeError } from 'sockframe';
+import { connect } from 'node:net';
 import { Resources, waitUntil } from '../helpers/net';
 import { rpcClient } from './support';
 
@@ -107,4 +108,86 @@ test('with more slots than chains that can be waiting at once, every chain compl
   const results = await Promise.all([0, 1, 2].map((i) => client.call('outer', { i })));
   expect(results).toEqual([0, 1, 2].map((i) => `outer ${i}: inner ${i}`));
   expect(errors).toEqual([]);
+});
+
+describe('requests waiting for a slot count against the memory budget', () => {
+  interface BlockApi {
+    block(p: { pad: string }): string;
+    hello(p: Record<string, never>): string;
+  }
+
+  async function blockingServer(memoryBudget: number) {
+    const server = resources.add(
+      new TcpServer({
+        framing: delimited({ maxMessageSize: 1024 * 1024 }),
+        rpc: jsonRpc<BlockApi>({ maxConcurrentCalls: 1, maxQueuedCalls: 1024 }),
+        maxMessageSize: 1024 * 1024,
+        memoryBudget,
+      }),
+      (s) => s.close({ timeout: 200 }),
+    );
+    const errors: SockframeError[] = [];
+    server.on('error', (err) => errors.push(err));
+    let open: () => void = () => {};
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    server.handle('block', async () => {
+      await gate;
+      return 'done';
+    });
+    server.handle('hello', () => 'hi');
+    const { port } = await server.listen({ port: 0, host: '127.0.0.1' });
+    return { server, port, errors, open: () => open() };
+  }
+
+  function request(id: number, size: number): string {
+    return `${JSON.stringify({ jsonrpc: '2.0', id, method: 'block', params: { pad: 'x'.repeat(size) } })}\n`;
+  }
+
+  test('within the budget, the waiting requests are what the budget shows, and nothing once answered', async () => {
+    const { server, port, open } = await blockingServer(64 * 1024 * 1024);
+    const socket = resources.socket(connect(port, '127.0.0.1'));
+    const lines: string[] = [];
+    socket.setEncoding('utf8');
+    let text = '';
+    socket.on('data', (chunk: string) => {
+      text += chunk;
+      let at: number;
+      while ((at = text.indexOf('\n')) >= 0) {
+        lines.push(text.slice(0, at));
+        text = text.slice(at + 1);
+      }
+    });
+    const size = 200_000;
+    // One runs; four wait, each one message of a little over 200 kB.
+    socket.write(Array.from({ length: 5 }, (_, i) => request(i, size)).join(''));
+    await waitUntil(() => server.stats.memoryBudget.used >= 4 * size, 3000, 'the waiting requests charged');
+    expect(server.stats.memoryBudget.used).toBeLessThan(4 * (size + 200));
+    open();
+    await waitUntil(() => lines.length === 5, 3000, 'five answers');
+    expect(lines.map((l) => (JSON.parse(l) as { id: number; result: string }).result)).toEqual(
+      Array(5).fill('done'),
+    );
+    expect(server.stats.memoryBudget.used).toBe(0);
+  });
+
+  test('a peer queueing past the budget is cut off with ERR_MEMORY_BUDGET; another connection is served', async () => {
+    const { server, port, errors, open } = await blockingServer(4 * 1024 * 1024);
+    const hostile = resources.socket(connect(port, '127.0.0.1'));
+    hostile.on('error', () => {});
+    const closed = new Promise<void>((resolve) => hostile.once('close', () => resolve()));
+    // 100 requests of 256 kB: 25 MB waiting, were they all kept.
+    for (let i = 0; i < 100; i++) hostile.write(request(i, 256 * 1024));
+    await closed;
+    await waitUntil(() => errors.some((e) => e.code === 'ERR_MEMORY_BUDGET'), 3000, 'the budget error');
+    expect(errors.filter((e) => e.code !== 'ERR_MEMORY_BUDGET')).toEqual([]);
+    const budgetError = errors.find((e) => e.code === 'ERR_MEMORY_BUDGET') as SockframeError & {
+      limit: number;
+    };
+    expect(budgetError.limit).toBe(4 * 1024 * 1024);
+    // Another client on the same server is still served, and nothing is left charged.
+    const client = await rpcClient(resources, port, jsonRpc<unknown, BlockApi>(), []);
+    await expect(client.call('hello', {})).resolves.toBe('hi');
+    open();
+    await waitUntil(() => server.stats.memoryBudget.used === 0, 3000, 'the budget given back');
+  });
 });

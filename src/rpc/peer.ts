@@ -113,6 +113,8 @@ interface IncomingCall {
   readonly entry: Registered;
   readonly answer: (response: object) => void;
   context: CallContext | undefined;
+  /** The request's share of the bytes of the message it came in (charged while it waits). */
+  readonly bytes: number;
 }
 
 /**
@@ -178,6 +180,10 @@ export class RpcPeer {
   /** Incoming calls whose handlers run, by id. */
   private readonly running = new Map<RpcId, IncomingCall>();
   private runningCount = 0;
+  /** The size of the message being received (a batch: each request's share). */
+  private messageBytes = 0;
+  /** Bytes of the requests waiting, held against the owner's memory budget. */
+  private queuedBytes = 0;
   private draining = false;
   /** Incoming calls waiting for a slot, in arrival order. */
   private readonly waiting: IncomingCall[] = [];
@@ -362,6 +368,7 @@ export class RpcPeer {
 
   /** One whole message from the connection. */
   receive(message: Buffer): void {
+    this.messageBytes = message.length;
     let value: unknown;
     try {
       value = this.options.serializer.decode(message);
@@ -393,6 +400,7 @@ export class RpcPeer {
       );
       return;
     }
+    this.messageBytes = Math.ceil(this.messageBytes / batch.length);
     const responses: (object | undefined)[] = new Array<object | undefined>(batch.length);
     let outstanding = batch.length;
     // Counted as one running handler: a graceful close keeps writing until the batch is answered.
@@ -537,7 +545,13 @@ export class RpcPeer {
         );
         return;
       }
-      this.held.push(() => this.receiveRequest(id, method, params, answer));
+      const bytes = this.messageBytes;
+      this.holdQueued(bytes);
+      this.held.push(() => {
+        this.holdQueued(-bytes);
+        this.messageBytes = bytes;
+        this.receiveRequest(id, method, params, answer);
+      });
       return;
     }
     if (!this.conn.isOpen) {
@@ -557,7 +571,15 @@ export class RpcPeer {
         return;
       }
     }
-    const call: IncomingCall = { id, method, params, entry, answer, context: undefined };
+    const call: IncomingCall = {
+      id,
+      method,
+      params,
+      entry,
+      answer,
+      context: undefined,
+      bytes: this.messageBytes,
+    };
     if (this.runningCount < this.options.maxConcurrentCalls) {
       this.start(call);
       return;
@@ -574,6 +596,13 @@ export class RpcPeer {
     }
     this.conn.handlerStarted();
     this.waiting.push(call);
+    this.holdQueued(call.bytes);
+  }
+
+  /** Requests waiting (for a slot, or for the handshake) hold their bytes against the memory budget. */
+  private holdQueued(delta: number): void {
+    this.queuedBytes += delta;
+    this.conn.holdQueued(this.queuedBytes);
   }
 
   private receiveHandshake(
@@ -675,6 +704,7 @@ export class RpcPeer {
     try {
       while (this.runningCount < this.options.maxConcurrentCalls && this.waiting.length > 0) {
         const next = this.waiting.shift() as IncomingCall;
+        this.holdQueued(-next.bytes);
         this.conn.handlerSettled(); // counted again by start()
         if (this.closed) continue;
         this.start(next);
@@ -690,6 +720,7 @@ export class RpcPeer {
     const index = this.waiting.findIndex((call) => call.id === id);
     if (index >= 0) {
       const [call] = this.waiting.splice(index, 1) as [IncomingCall];
+      this.holdQueued(-call.bytes);
       call.answer(errorResponse(call.id, RPC_CODES.REQUEST_CANCELLED, 'Request cancelled'));
       this.conn.handlerSettled();
       return;
@@ -746,6 +777,7 @@ export class RpcPeer {
     this.running.clear();
     for (let i = 0; i < this.waiting.length; i++) this.conn.handlerSettled();
     this.waiting.length = 0;
+    this.queuedBytes = 0;
   }
 }
 
