@@ -1,17 +1,6 @@
 import { FrameTooLargeError, lengthField, MessageAssembler, varint, type SockframeError } from 'sockframe';
 import { encodeAll } from './helpers';
-
-/** A seeded generator (mulberry32), so a failing split can be replayed from the printed seed. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
+import { prng as random } from '../helpers/random';
 
 describe('an onMessage that throws stops the assembler until reset()', () => {
   const payloads = Array.from({ length: 6 }, (_, i) => Buffer.from(`message ${i}`));

@@ -2,6 +2,7 @@ import { connect, type Socket } from 'node:net';
 import { FrameTooLargeError, lines, TcpServer } from 'sockframe';
 import { Resources, waitUntil } from '../helpers/net';
 import { encodeAll, pushCut, pushInChunks, record, texts } from './helpers';
+import { prng as random } from '../helpers/random';
 
 const latin1 = (text: string): Buffer => Buffer.from(text, 'latin1');
 
@@ -15,18 +16,6 @@ function reference(stream: string): { lines: string[]; rest: string } {
     from = at + 1;
   }
   return { lines: out, rest: stream.slice(from) };
-}
-
-/** A seeded generator (mulberry32), so that a failure can be replayed from the seed it prints. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 describe('lines(): decoding', () => {

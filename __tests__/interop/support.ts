@@ -2,6 +2,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import type { Resources } from '../helpers/net';
+export { prng as seeded } from '../helpers/random';
 
 export const PEER = join(__dirname, 'peer.py');
 
@@ -75,18 +76,6 @@ export function startPeer(
       reject,
     );
   });
-}
-
-/** A seeded generator (mulberry32): every case prints its seed, and SEED=n replays it. */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 export function randomBytes(next: () => number, size: number): Buffer {

@@ -7,6 +7,7 @@
 import { ListenerError, TcpClient, type CloseReason, type Connection, type SockframeError } from 'sockframe';
 import { delay, frame, Resources, waitUntil } from '../helpers/net';
 import { expectEcho, expectEchoFromNewClient, nextError, rawClient, startTcp } from '../server/support';
+import { prng as seeded } from '../helpers/random';
 
 const resources = new Resources();
 afterEach(() => resources.closeAll());
@@ -20,18 +21,6 @@ async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boo
   } finally {
     clearTimeout(timer);
   }
-}
-
-/** A small seeded generator (mulberry32), so that a failing run can be replayed. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 describe("a connection's own listeners", () => {

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { IpcClient, IpcServer } from 'sockframe';
 import { delay, Resources, staleSocketFile, tmpSocketPath } from '../helpers/net';
 import { expectEcho, rawClient, record } from './support';
+import { prng as seeded } from '../helpers/random';
 
 const resources = new Resources();
 afterEach(() => resources.closeAll());
@@ -67,18 +68,6 @@ function netServer(path: string): Promise<Server> {
     server.once('error', reject);
     server.listen(path, () => resolve(server));
   });
-}
-
-/** Mulberry32: a small seeded generator, so a failing round can be replayed. */
-function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function withSeed<T>(seed: number, run: () => Promise<T>): Promise<T> {

@@ -9,21 +9,10 @@
 import { Socket } from 'node:net';
 import { TcpServer, type Connection } from 'sockframe';
 import { frame, RawClient, Resources, waitUntil } from '../helpers/net';
+import { prng } from '../helpers/random';
 
 const resources = new Resources();
 afterEach(() => resources.closeAll());
-
-/** A small deterministic generator (mulberry32). */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Action =
   | { kind: 'reply'; copies: number }
@@ -84,7 +73,7 @@ describe('replies sent from message listeners', () => {
   for (const seed of [1, 7, 42, 1234, 90210]) {
     test(`seed ${seed}: 12 pipelining clients, every reply in order, relays per sender in order`, async () => {
       const clients = 12;
-      const rand = random(seed);
+      const rand = prng(seed);
       const server = resources.add(new TcpServer<number>(), (s) => s.close({ timeout: 200 }));
       const byIndex = new Map<number, Connection<number>>();
       server.on('message', (conn, message) => {
@@ -213,10 +202,10 @@ describe('replies sent from message listeners', () => {
       // Counted where every write of the connection's socket passes.
       const socket = (conn as unknown as { socket: Socket }).socket;
       const write = socket.write.bind(socket) as (...args: unknown[]) => boolean;
-      socket.write = ((...args: unknown[]) => {
+      socket.write = (...args: unknown[]) => {
         writes.push((args[0] as Buffer).length);
         return write(...args);
-      });
+      };
     });
     server.on('message', (conn, message) => conn.send(Buffer.concat([Buffer.from('re:'), message])));
     const { port } = await server.listen({ port: 0, host: '127.0.0.1' });

@@ -2,18 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { appendFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { join } from 'node:path';
-
-/** A deterministic pseudo-random generator (mulberry32), so a failing run can be replayed. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { prng } from '../helpers/random';
 
 /** An integer in [min, max], log-uniformly distributed: as many 1-byte-ish values as 100 KiB-ish ones. */
 export function logUniform(random: () => number, min: number, max: number): number {
