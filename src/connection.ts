@@ -163,6 +163,7 @@ export class Connection<Data = unknown, Remote = unknown> extends TypedEmitter<C
   /** Bytes charged to the owner's memory budget: incomplete inbound, and unsent outbound. */
   private chargedIn = 0;
   private chargedOut = 0;
+  /** Bytes of JSON-RPC requests waiting for a handler slot (holdQueued). */
   private chargedQueued = 0;
   private held: Buffer[] | undefined = undefined;
   /** The JSON-RPC state, when the owner has the `rpc` option. */
@@ -726,13 +727,14 @@ export class Connection<Data = unknown, Remote = unknown> extends TypedEmitter<C
    * Sets what this connection holds against its owner's memory budget (clients have none); the
    * budget may cut this or another connection off when the total passes its limit.
    */
-  private charge(inbound: number, outbound: number): void {
+  private charge(inbound: number, outbound: number, queued = this.chargedQueued): void {
     const budget = this.settings.budget;
     if (budget === undefined) return;
-    if (inbound === this.chargedIn && outbound === this.chargedOut) return;
+    if (inbound === this.chargedIn && outbound === this.chargedOut && queued === this.chargedQueued) return;
     this.chargedIn = inbound;
     this.chargedOut = outbound;
-    budget.hold(this, inbound + outbound + this.chargedQueued);
+    this.chargedQueued = queued;
+    budget.hold(this, inbound + outbound + queued);
   }
 
   /**
@@ -740,26 +742,13 @@ export class Connection<Data = unknown, Remote = unknown> extends TypedEmitter<C
    * slot), charged to the owner's memory budget with the rest; the budget may cut it off.
    */
   holdQueued(bytes: number): void {
-    const budget = this.settings.budget;
-    if (budget === undefined || bytes === this.chargedQueued || this.state === CLOSED) return;
-    this.chargedQueued = bytes;
-    budget.hold(this, this.chargedIn + this.chargedOut + bytes);
-  }
-
-  /** Gives everything charged to the budget back. */
-  private release(): void {
-    const budget = this.settings.budget;
-    if (budget === undefined) return;
-    this.chargedIn = 0;
-    this.chargedOut = 0;
-    this.chargedQueued = 0;
-    budget.hold(this, 0);
+    if (this.state !== CLOSED) this.charge(this.chargedIn, this.chargedOut, bytes);
   }
 
   /** A fault: report it once, then close at once. */
   private fail(err: SockframeError): void {
     if (this.failure !== undefined || this.state === CLOSED) return;
-    this.release();
+    this.charge(0, 0, 0);
     this.failure = err;
     this.closeKind = 'error';
     this.state = CLOSING;
@@ -800,7 +789,7 @@ export class Connection<Data = unknown, Remote = unknown> extends TypedEmitter<C
   private onClose(): void {
     if (this.state === CLOSED) return;
     this.state = CLOSED;
-    this.release();
+    this.charge(0, 0, 0);
     if (this.messageTimer !== undefined) clearTimeout(this.messageTimer);
     this.messageTimer = undefined;
     if (this.closeTimer !== undefined) clearTimeout(this.closeTimer);

@@ -170,6 +170,26 @@ describe('requests waiting for a slot count against the memory budget', () => {
     expect(server.stats.memoryBudget.used).toBe(0);
   });
 
+  test('the requests of a batch waiting for a slot each hold their share of its bytes', async () => {
+    const { server, port, open } = await blockingServer(64 * 1024 * 1024);
+    const socket = resources.socket(connect(port, '127.0.0.1'));
+    let text = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => (text += chunk));
+    const batch = `[${Array.from({ length: 5 }, (_, i) => request(i, 100_000).trim()).join(',')}]\n`;
+    const size = Buffer.byteLength(batch) - 1;
+    socket.write(batch);
+    // One runs; four wait, each holding a fifth of the batch.
+    const share = Math.ceil(size / 5);
+    await waitUntil(() => server.stats.memoryBudget.used === 4 * share, 3000, 'four shares charged');
+    open();
+    await waitUntil(() => text.endsWith('\n'), 3000, 'the batch answered');
+    const answers = JSON.parse(text) as { id: number; result: string }[];
+    expect(answers.map((a) => a.id).sort()).toEqual([0, 1, 2, 3, 4]);
+    expect(answers.every((a) => a.result === 'done')).toBe(true);
+    expect(server.stats.memoryBudget.used).toBe(0);
+  });
+
   test('a peer queueing past the budget is cut off with ERR_MEMORY_BUDGET; another connection is served', async () => {
     const { server, port, errors, open } = await blockingServer(4 * 1024 * 1024);
     const hostile = resources.socket(connect(port, '127.0.0.1'));

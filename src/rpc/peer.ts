@@ -180,8 +180,6 @@ export class RpcPeer {
   /** Incoming calls whose handlers run, by id. */
   private readonly running = new Map<RpcId, IncomingCall>();
   private runningCount = 0;
-  /** The size of the message being received (a batch: each request's share). */
-  private messageBytes = 0;
   /** Bytes of the requests waiting, held against the owner's memory budget. */
   private queuedBytes = 0;
   private draining = false;
@@ -368,7 +366,6 @@ export class RpcPeer {
 
   /** One whole message from the connection. */
   receive(message: Buffer): void {
-    this.messageBytes = message.length;
     let value: unknown;
     try {
       value = this.options.serializer.decode(message);
@@ -378,13 +375,14 @@ export class RpcPeer {
       return;
     }
     if (Array.isArray(value)) {
-      this.receiveBatch(value);
+      this.receiveBatch(value, message.length);
       return;
     }
-    this.receiveOne(value, (response) => this.write(response));
+    this.receiveOne(value, (response) => this.write(response), message.length);
   }
 
-  private receiveBatch(batch: unknown[]): void {
+  /** `size`: the batch's bytes, shared among its requests while they wait for a slot. */
+  private receiveBatch(batch: unknown[], size: number): void {
     if (batch.length === 0) {
       this.protocolFault(RPC_CODES.INVALID_REQUEST, 'An empty batch');
       this.write(errorResponse(null, RPC_CODES.INVALID_REQUEST, 'Invalid Request'));
@@ -400,7 +398,7 @@ export class RpcPeer {
       );
       return;
     }
-    this.messageBytes = Math.ceil(this.messageBytes / batch.length);
+    const share = Math.ceil(size / batch.length);
     const responses: (object | undefined)[] = new Array<object | undefined>(batch.length);
     let outstanding = batch.length;
     // Counted as one running handler: a graceful close keeps writing until the batch is answered.
@@ -413,12 +411,16 @@ export class RpcPeer {
     };
     for (let i = 0; i < batch.length; i++) {
       let answered = false;
-      const expects = this.receiveOne(batch[i], (response) => {
-        if (answered) return;
-        answered = true;
-        responses[i] = response;
-        done();
-      });
+      const expects = this.receiveOne(
+        batch[i],
+        (response) => {
+          if (answered) return;
+          answered = true;
+          responses[i] = response;
+          done();
+        },
+        share,
+      );
       if (!expects && !answered) {
         answered = true;
         done();
@@ -428,9 +430,9 @@ export class RpcPeer {
 
   /**
    * Handles one request, notification or response. Returns whether `answer` will be called (a
-   * request, valid or not), possibly later.
+   * request, valid or not), possibly later. `bytes`: its size, charged while it waits for a slot.
    */
-  private receiveOne(value: unknown, answer: (response: object) => void): boolean {
+  private receiveOne(value: unknown, answer: (response: object) => void, bytes: number): boolean {
     if (typeof value !== 'object' || value === null || Array.isArray(value)) {
       this.protocolFault(RPC_CODES.INVALID_REQUEST, `A message that is not an object: ${show(value)}`);
       answer(errorResponse(null, RPC_CODES.INVALID_REQUEST, 'Invalid Request'));
@@ -464,7 +466,7 @@ export class RpcPeer {
       this.receiveNotification(method, params);
       return false;
     }
-    this.receiveRequest(id as RpcId, method, params, answer);
+    this.receiveRequest(id as RpcId, method, params, answer, bytes);
     return true;
   }
 
@@ -522,6 +524,7 @@ export class RpcPeer {
     method: string,
     params: unknown,
     answer: (response: object) => void,
+    bytes: number,
   ): void {
     if (method === PING) {
       answer({ jsonrpc: '2.0', id, result: null });
@@ -545,12 +548,10 @@ export class RpcPeer {
         );
         return;
       }
-      const bytes = this.messageBytes;
       this.holdQueued(bytes);
       this.held.push(() => {
         this.holdQueued(-bytes);
-        this.messageBytes = bytes;
-        this.receiveRequest(id, method, params, answer);
+        this.receiveRequest(id, method, params, answer, bytes);
       });
       return;
     }
@@ -578,7 +579,7 @@ export class RpcPeer {
       entry,
       answer,
       context: undefined,
-      bytes: this.messageBytes,
+      bytes,
     };
     if (this.runningCount < this.options.maxConcurrentCalls) {
       this.start(call);
