@@ -1,5 +1,6 @@
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { checkIpcPath } from '../ipc-path';
+import { halfOpenSocket } from '../socket-tuning';
 import { STREAM_CLIENT_KEYS, StreamClient, type StreamClientOptions } from './stream-client';
 
 export interface IpcClientOptions<Local = unknown, Remote = unknown> extends StreamClientOptions<
@@ -30,7 +31,7 @@ export class IpcClient<Local = unknown, Remote = unknown> extends StreamClient<L
   }
 
   protected createSocket(): Socket {
-    return connect({ path: this.path, allowHalfOpen: true });
+    return halfOpenSocket().connect({ path: this.path });
   }
 
   protected readyEvent(): 'connect' {

@@ -1,5 +1,6 @@
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { optionKeys } from '../options';
+import { halfOpenSocket } from '../socket-tuning';
 import { STREAM_CLIENT_KEYS, StreamClient, type StreamClientOptions } from './stream-client';
 
 export interface TcpClientOptions<Local = unknown, Remote = unknown> extends StreamClientOptions<
@@ -35,7 +36,7 @@ export class TcpClient<Local = unknown, Remote = unknown> extends StreamClient<L
   }
 
   protected createSocket(): Socket {
-    return connect({ ...this.target, allowHalfOpen: true });
+    return halfOpenSocket().connect(this.target);
   }
 
   protected readyEvent(): 'connect' {
