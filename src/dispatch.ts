@@ -22,6 +22,11 @@ export interface FaultSink<S = unknown> {
 interface ListenerSource {
   listenerCount(event: string): number;
   rawListeners(event: string): AnyListener[];
+  /**
+   * node:events' own table, read directly on the message path as emit() does: one listener, or
+   * an array of them, per event. Where it is absent the public methods above are used.
+   */
+  readonly _events?: Readonly<Record<string, AnyListener | readonly AnyListener[] | undefined>>;
 }
 
 /** Whether a listener's return value is a promise (or any thenable). */
@@ -76,8 +81,27 @@ export function emitGuarded<S>(
   sink: FaultSink<S>,
   subject?: S,
 ): boolean {
+  const table = emitter._events;
+  if (table !== undefined) {
+    const entry = table[event];
+    if (entry === undefined) return true;
+    // One listener, the common case: called without copying a listener list.
+    if (typeof entry === 'function') return callGuarded(emitter, entry, args, event, sink, subject);
+    return callEach(emitter, entry.slice(), args, event, sink, subject);
+  }
   if (emitter.listenerCount(event) === 0) return true;
-  const listeners = emitter.rawListeners(event);
+  return callEach(emitter, emitter.rawListeners(event), args, event, sink, subject);
+}
+
+/** Calls `listeners` (a copy: one may add or remove others) in order until one throws. */
+function callEach<S>(
+  emitter: ListenerSource,
+  listeners: readonly AnyListener[],
+  args: readonly unknown[],
+  event: string,
+  sink: FaultSink<S>,
+  subject: S | undefined,
+): boolean {
   for (let i = 0; i < listeners.length; i++) {
     if (!callGuarded(emitter, listeners[i] as AnyListener, args, event, sink, subject)) return false;
   }
