@@ -103,7 +103,8 @@ const viaEmit = (emitter: EventEmitter, args: unknown[]): void => {
 const viaGuarded = (emitter: EventEmitter, args: unknown[]): void => {
   let fault: unknown;
   const sink: FaultSink = { listenerFault: (thrown) => (fault = thrown) };
-  const completed = emitGuarded(emitter, 'event', args, sink);
+  // node:events types its listeners as Function; the guarded emit takes callable ones.
+  const completed = emitGuarded(emitter as unknown as Parameters<typeof emitGuarded>[0], 'event', args, sink);
   // A throwing listener stops the rest, as emit() would; the fault goes to the sink.
   if (!completed) throw fault;
 };

@@ -14,6 +14,7 @@ import {
 import { createSocket } from 'node:dgram';
 import { recordingLogger, Resources, waitUntil } from '../helpers/net';
 import { probeIpv6Loopback, RawUdp } from './udp-helpers';
+import { prng } from '../helpers/random';
 
 const resources = new Resources();
 afterEach(() => resources.closeAll());
@@ -199,6 +200,53 @@ describe('peer lifecycle', () => {
     await good.send('fine', port);
     expect((await good.waitForMessages(1))[0]?.toString()).toBe('fine');
   });
+});
+
+describe('peers of interleaved sources', () => {
+  // Seeded programs: four sources send in a random interleaving, runs of one source included;
+  // some messages ask the server to close the sender's peer from the 'message' listener. Every
+  // message must reach the peer of its own source, and the first datagram after a close a new
+  // peer, wherever the previous datagram came from.
+  test.each([1, 2, 3, 4, 5])(
+    'every message reaches its own source’s current peer (seed %i)',
+    async (seed) => {
+      const random = prng(seed * 104729);
+      const udp = server<{ source: number; generation: number }>({ type: 'udp4' });
+      const sources = await Promise.all([raw(), raw(), raw(), raw()]);
+      const sourceOf = new Map(sources.map((source, index) => [source.port, index]));
+      const generations = sources.map(() => 0);
+      const heard: string[] = [];
+      udp.on('connect', (peer) => {
+        const source = sourceOf.get(peer.port) as number;
+        peer.data = { source, generation: generations[source] as number };
+      });
+      udp.on('message', (peer, message) => {
+        const [source, seq, close] = message.toString().split(':');
+        heard.push(`${peer.data?.source}/${peer.data?.generation} got ${source}:${seq}`);
+        if (close === 'close') {
+          peer.close();
+          generations[Number(source)]++;
+        }
+      });
+      const { port } = await udp.listen({ port: 0, host: '127.0.0.1' });
+      const expected: string[] = [];
+      const expectedGenerations = sources.map(() => 0);
+      let source = 0;
+      for (let seq = 0; seq < 200; seq++) {
+        // Runs: the same source again, half the time.
+        if (random() < 0.5) source = Math.floor(random() * sources.length);
+        const close = random() < 0.1;
+        expected.push(`${source}/${expectedGenerations[source]} got ${source}:${seq}`);
+        if (close) expectedGenerations[source]++;
+        await (sources[source] as RawUdp).send(`${source}:${seq}${close ? ':close' : ''}`, port);
+        // One at a time: datagrams of different sources reach the server in this order.
+        await waitUntil(() => heard.length === seq + 1, 5000, `message ${seq}`);
+      }
+      expect(heard).toEqual(expected);
+      expect(expectedGenerations.reduce((a, b) => a + b)).toBeGreaterThan(5);
+      expect(udp.stats.messagesIn).toBe(200);
+    },
+  );
 });
 
 describe('peer table bound', () => {

@@ -199,6 +199,11 @@ export class UdpServer<Data = unknown> extends SocketServer<UdpPeer<Data>, UdpLi
   private bytesOut = 0;
   private expired = 0;
   private admitted = 0;
+  /**
+   * The peer of the last datagram: a flood from one address finds its peer without building the
+   * table's string key. Used only while open (a closed peer has left the table).
+   */
+  private lastPeer: UdpPeer<Data> | undefined = undefined;
 
   constructor(options: UdpServerOptions) {
     if (typeof options !== 'object' || options === null) {
@@ -355,15 +360,17 @@ export class UdpServer<Data = unknown> extends SocketServer<UdpPeer<Data>, UdpLi
     this.datagramsIn++;
     this.bytesIn += datagram.length;
     const now = Date.now();
-    let peer = this.registry.get(peerKey(rinfo.address, rinfo.port, rinfo.family));
-    if (peer === undefined) {
-      if (this.registry.size >= this.maxPeers) {
-        this.dropDatagram(rinfo);
-        return;
-      }
-      peer = this.admit(rinfo, now);
-      // A 'connect' listener may have closed the peer or the server.
-      if (!peer.isOpen) return;
+    let peer = this.lastPeer;
+    if (
+      peer === undefined ||
+      peer.port !== rinfo.port ||
+      peer.address !== rinfo.address ||
+      peer.family !== rinfo.family ||
+      !peer.isOpen
+    ) {
+      peer = this.findPeer(rinfo, now);
+      if (peer === undefined) return;
+      this.lastPeer = peer;
     }
     peer.noteReceived(datagram.length, now);
     const message = this.reader.read(datagram);
@@ -374,6 +381,21 @@ export class UdpServer<Data = unknown> extends SocketServer<UdpPeer<Data>, UdpLi
     this.messagesIn++;
     peer.noteDelivered();
     this.dispatchMessage(peer, message);
+  }
+
+  /** The open peer of `rinfo`, admitted when new; undefined when the table is full or it closed at once. */
+  private findPeer(rinfo: RemoteInfo, now: number): UdpPeer<Data> | undefined {
+    let peer = this.registry.get(peerKey(rinfo.address, rinfo.port, rinfo.family));
+    if (peer === undefined) {
+      if (this.registry.size >= this.maxPeers) {
+        this.dropDatagram(rinfo);
+        return undefined;
+      }
+      peer = this.admit(rinfo, now);
+      // A 'connect' listener may have closed the peer or the server.
+      if (!peer.isOpen) return undefined;
+    }
+    return peer;
   }
 
   private admit(rinfo: RemoteInfo, now: number): UdpPeer<Data> {
@@ -459,6 +481,7 @@ export class UdpServer<Data = unknown> extends SocketServer<UdpPeer<Data>, UdpLi
     if (!peer.isOpen) return;
     peer.markClosed();
     this.registry.delete(peer.id);
+    if (this.lastPeer === peer) this.lastPeer = undefined;
     this.window.forget(peer);
     if (reason.kind === 'expired') this.expired++;
     if (this.registry.size === 0) this.stopSweep();
