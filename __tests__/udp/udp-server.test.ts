@@ -225,7 +225,7 @@ describe('peers of interleaved sources', () => {
         heard.push(`${peer.data?.source}/${peer.data?.generation} got ${source}:${seq}`);
         if (close === 'close') {
           peer.close();
-          generations[Number(source)]++;
+          generations[Number(source)] = (generations[Number(source)] as number) + 1;
         }
       });
       const { port } = await udp.listen({ port: 0, host: '127.0.0.1' });
@@ -237,7 +237,7 @@ describe('peers of interleaved sources', () => {
         if (random() < 0.5) source = Math.floor(random() * sources.length);
         const close = random() < 0.1;
         expected.push(`${source}/${expectedGenerations[source]} got ${source}:${seq}`);
-        if (close) expectedGenerations[source]++;
+        if (close) expectedGenerations[source] = (expectedGenerations[source] as number) + 1;
         await (sources[source] as RawUdp).send(`${source}:${seq}${close ? ':close' : ''}`, port);
         // One at a time: datagrams of different sources reach the server in this order.
         await waitUntil(() => heard.length === seq + 1, 5000, `message ${seq}`);

@@ -65,8 +65,8 @@ export abstract class SocketClient extends TypedEmitter<ClientEvents> {
   };
   protected readonly log: Logger;
   private finished = false;
-  /** The ends of the messages() iterators that are open. */
-  private readonly finishWaiters = new Set<() => void>();
+  /** The ends of the messages() iterators that are open, made for the first one. */
+  private finishWaiters: Set<() => void> | undefined = undefined;
   /** Faults nobody observes become process warnings. */
   private unobservedFaults: UnobservedFaults | undefined = undefined;
   /**
@@ -83,7 +83,8 @@ export abstract class SocketClient extends TypedEmitter<ClientEvents> {
   private closedError: SockframeError | undefined = undefined;
   private connectsTotal = 0;
   private reconnectAttemptsTotal = 0;
-  private readonly errorCounts = new Map<string, number>();
+  /** Faults by code, made on the first one. */
+  private errorCounts: Map<string, number> | undefined = undefined;
 
   protected constructor(log: Logger) {
     super();
@@ -208,11 +209,11 @@ export abstract class SocketClient extends TypedEmitter<ClientEvents> {
     };
     const detach = (): void => {
       this.off('message', onMessage);
-      this.finishWaiters.delete(end);
+      this.finishWaiters?.delete(end);
     };
     if (!done) {
       this.on('message', onMessage);
-      this.finishWaiters.add(end);
+      (this.finishWaiters ??= new Set()).add(end);
     }
     const iterator: AsyncIterableIterator<Buffer> = {
       next: (): Promise<IteratorResult<Buffer>> => {
@@ -247,7 +248,8 @@ export abstract class SocketClient extends TypedEmitter<ClientEvents> {
   /** Marks that nothing more will be delivered: ends every messages() iterator. */
   protected finish(): void {
     this.finished = true;
-    if (this.finishWaiters.size > 0) for (const end of [...this.finishWaiters]) end();
+    const waiters = this.finishWaiters;
+    if (waiters !== undefined && waiters.size > 0) for (const end of [...waiters]) end();
   }
 
   /** A new connect() begins: iterators created from now on wait for messages again. */
@@ -273,7 +275,7 @@ export abstract class SocketClient extends TypedEmitter<ClientEvents> {
     return {
       connects: this.connectsTotal,
       reconnectAttempts: this.reconnectAttemptsTotal,
-      errors: Object.fromEntries(this.errorCounts),
+      errors: this.errorCounts === undefined ? {} : Object.fromEntries(this.errorCounts),
     };
   }
 
@@ -325,7 +327,8 @@ export abstract class SocketClient extends TypedEmitter<ClientEvents> {
    */
   protected reportError(err: SockframeError): void {
     this.log.warn({ err, code: err.code }, 'error');
-    this.errorCounts.set(err.code, (this.errorCounts.get(err.code) ?? 0) + 1);
+    const counts = (this.errorCounts ??= new Map());
+    counts.set(err.code, (counts.get(err.code) ?? 0) + 1);
     if (CHANNELS.clientError.hasSubscribers) CHANNELS.clientError.publish({ client: this, error: err });
     const heard = this.listenerCount('error') > 0 || this.onError !== SocketClient.prototype.onError;
     if (!heard && !this.log.isLevelEnabled('warn')) this.unobserved.note(err, isPeerFault(err, true));

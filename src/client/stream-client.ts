@@ -409,7 +409,9 @@ export abstract class StreamClient<Local = unknown, Remote = unknown> extends So
     this.unfinish();
     // An attempt under way (another connect(), or reconnecting) is joined.
     if (this.connecting !== undefined) return joinAttempt(this.connecting, signal);
-    this.connecting = this.run(signal, 0).then(
+    // Without a reconnect policy there is one attempt: made without the retry loop's async frame.
+    const connecting = this.reconnectPolicy === undefined ? this.attemptOnce(signal) : this.run(signal, 0);
+    this.connecting = connecting.then(
       () => {
         this.connecting = undefined;
       },
@@ -594,6 +596,16 @@ export abstract class StreamClient<Local = unknown, Remote = unknown> extends So
     }
   }
 
+  /** The one attempt of a client without a reconnect policy: run() without retries, as it logs. */
+  private attemptOnce(signal: AbortSignal | undefined): Promise<void> {
+    return this.attempt(signal).catch((err: unknown) => {
+      if (err instanceof SockframeError && isRetryable(err) && !this.closedForGood) {
+        this.log.debug({ err, attempt: 0 }, 'connect attempt failed');
+      }
+      throw err;
+    });
+  }
+
   /** Waits `ms`, or rejects at once when `signal` aborts or the client is closed for good. */
   private wait(ms: number, signal: AbortSignal | undefined): Promise<void> {
     return new Promise<void>((resolve, reject) => {
@@ -648,8 +660,9 @@ export abstract class StreamClient<Local = unknown, Remote = unknown> extends So
       }
       signal?.addEventListener('abort', onAbort, { once: true });
       const unwatchClose = this.watchClose(fail);
-      socket.once('error', onError);
-      socket.once(ready, onReady);
+      // on(), not once(): cleanup() takes both off at the first of them, without once()'s wrappers.
+      socket.on('error', onError);
+      socket.on(ready, onReady);
     });
   }
 
