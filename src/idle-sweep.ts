@@ -17,7 +17,8 @@ export function sweepInterval(timeout: number): number {
 /**
  * The items of one owner watched for `timeout` ms without traffic (timeout > 0). `check` is
  * called for every item on every sweep, with the pause between sweeps; it closes the item when
- * it has been quiet for long enough. The timer runs only while something is watched.
+ * it has been quiet for long enough. The timer runs while something is watched, and stops at the
+ * first sweep after the last item has gone.
  */
 export class IdleSweep<T> {
   readonly timeout: number;
@@ -40,14 +41,27 @@ export class IdleSweep<T> {
     this.timer.unref();
   }
 
-  /** Stops watching `item`; the timer stops with the last one. */
+  /**
+   * Stops watching `item`. The timer stops at the first sweep that finds nothing watched, not
+   * with the last item: where connections come and go a few at a time, the table empties and
+   * fills again between sweeps, and an interval made and cleared for each would cost more than
+   * the sweeps.
+   */
   unwatch(item: T): void {
-    if (!this.members.delete(item) || this.members.size > 0) return;
-    clearInterval(this.timer);
-    this.timer = undefined;
+    this.members.delete(item);
+  }
+
+  /** Whether the sweep's timer is running (it stops at the first sweep with nothing to watch). */
+  get running(): boolean {
+    return this.timer !== undefined;
   }
 
   private run(): void {
+    if (this.members.size === 0) {
+      clearInterval(this.timer);
+      this.timer = undefined;
+      return;
+    }
     const { check, interval, timeout } = this;
     // An item that closes during the sweep is removed later, when its socket reports the close.
     for (const item of this.members) check(item, interval, timeout);
