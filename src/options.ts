@@ -132,8 +132,9 @@ export function optionKeys<T extends object>() {
  * a word. Throws a TypeError that names the key, and the closest known one when there is one.
  */
 export function checkOptionKeys(owner: string, options: object, known: ReadonlySet<string>): void {
-  for (const key of Object.keys(options)) {
-    if (known.has(key)) continue;
+  // for-in over own keys: the same keys as Object.keys(), without making an array per object.
+  for (const key in options) {
+    if (known.has(key) || !Object.hasOwn(options, key)) continue;
     const near = closest(key, known);
     throw new TypeError(
       `Unknown option ${JSON.stringify(key)} for ${owner}${near === undefined ? '' : `; did you mean ${JSON.stringify(near)}?`}.`,

@@ -60,10 +60,8 @@ export function checkTcpTarget(options: TcpClientOptions<unknown, unknown>): {
   }
   if (typeof host !== 'string' || host === '')
     throw new TypeError('The "host" option must be a non-empty string.');
-  return {
-    port,
-    host,
-    ...(family === undefined ? {} : { family }),
-    ...(localAddress === undefined ? {} : { localAddress }),
-  };
+  const target: { port: number; host: string; family?: 4 | 6; localAddress?: string } = { port, host };
+  if (family !== undefined) target.family = family;
+  if (localAddress !== undefined) target.localAddress = localAddress;
+  return target;
 }
