@@ -409,9 +409,7 @@ export abstract class StreamClient<Local = unknown, Remote = unknown> extends So
     this.unfinish();
     // An attempt under way (another connect(), or reconnecting) is joined.
     if (this.connecting !== undefined) return joinAttempt(this.connecting, signal);
-    // Without a reconnect policy there is one attempt: made without the retry loop's async frame.
-    const connecting = this.reconnectPolicy === undefined ? this.attemptOnce(signal) : this.run(signal, 0);
-    this.connecting = connecting.then(
+    this.connecting = this.attemptFirst(signal).then(
       () => {
         this.connecting = undefined;
       },
@@ -568,42 +566,46 @@ export abstract class StreamClient<Local = unknown, Remote = unknown> extends So
     return new SocketError(err);
   }
 
-  /** Tries to connect, retrying under the policy. `attempt` retries have been made already. */
+  /**
+   * The first attempt of a connect(); the retry loop (and its async frame) only after a failure
+   * that the policy retries.
+   */
+  private attemptFirst(signal: AbortSignal | undefined): Promise<void> {
+    return this.attempt(signal).catch((err: unknown) => this.run(signal, this.retryAfter(err, 0)));
+  }
+
+  /** Retries to connect under the policy; `attempt` is the number of this retry (1 for the first). */
   private async run(signal: AbortSignal | undefined, attempt: number): Promise<void> {
     let retries = attempt;
     for (;;) {
-      if (retries > 0) {
-        const policy = this.reconnectPolicy as ResolvedReconnect;
-        const delayMs = backoffDelay(policy, retries);
-        this.log.info({ attempt: retries, delayMs }, 'reconnecting');
-        this.dispatchSimple('reconnecting', { attempt: retries, delayMs });
-        // close() from a 'reconnecting' listener: no wait, no attempt.
-        await this.wait(delayMs, signal);
-      }
+      const policy = this.reconnectPolicy as ResolvedReconnect;
+      const delayMs = backoffDelay(policy, retries);
+      this.log.info({ attempt: retries, delayMs }, 'reconnecting');
+      this.dispatchSimple('reconnecting', { attempt: retries, delayMs });
+      // close() from a 'reconnecting' listener: no wait, no attempt.
+      await this.wait(delayMs, signal);
       try {
         await this.attempt(signal);
         return;
       } catch (err) {
-        // Only network faults are retried: anything else (a TypeError from the socket's own
-        // options, a certificate the client refused) would fail the same way every time.
-        if (!(err instanceof SockframeError)) throw err;
-        if (!isRetryable(err) || this.closedForGood) throw err;
-        this.log.debug({ err, attempt: retries }, 'connect attempt failed');
-        const policy = this.reconnectPolicy;
-        if (policy === undefined || retries >= policy.maxAttempts) throw err;
-        retries++;
+        retries = this.retryAfter(err, retries);
       }
     }
   }
 
-  /** The one attempt of a client without a reconnect policy: run() without retries, as it logs. */
-  private attemptOnce(signal: AbortSignal | undefined): Promise<void> {
-    return this.attempt(signal).catch((err: unknown) => {
-      if (err instanceof SockframeError && isRetryable(err) && !this.closedForGood) {
-        this.log.debug({ err, attempt: 0 }, 'connect attempt failed');
-      }
-      throw err;
-    });
+  /**
+   * After a failed attempt, when `retries` retries have been made: the number of the next retry,
+   * or `err` thrown when the policy (or the fault) allows none.
+   */
+  private retryAfter(err: unknown, retries: number): number {
+    // Only network faults are retried: anything else (a TypeError from the socket's own
+    // options, a certificate the client refused) would fail the same way every time.
+    if (!(err instanceof SockframeError)) throw err;
+    if (!isRetryable(err) || this.closedForGood) throw err;
+    this.log.debug({ err, attempt: retries }, 'connect attempt failed');
+    const policy = this.reconnectPolicy;
+    if (policy === undefined || retries >= policy.maxAttempts) throw err;
+    return retries + 1;
   }
 
   /** Waits `ms`, or rejects at once when `signal` aborts or the client is closed for good. */
