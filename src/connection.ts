@@ -100,6 +100,8 @@ export function addTraffic(totals: TrafficTotals, stats: ConnectionStats): void 
 
 /** A tick's batch is handed to the socket early once it reaches this size. */
 const BATCH_FLUSH_BYTES = 64 * 1024;
+/** Message ends a connection keeps room for once they are all written (more: the array is dropped). */
+const MAX_KEPT_ENDS = 1024;
 
 const OPEN = 0;
 /** Closing gracefully, the write side still open while message handlers are running. */
@@ -172,11 +174,13 @@ export class Connection<Data = unknown, Remote = unknown> extends TypedEmitter<C
   private unsentAtDestroy: UnsentCount | undefined = undefined;
   /**
    * Where each message queued ends, in bytes queued since the connection opened, from
-   * `endsHead` on: kept until the socket has passed the message on, so that a close can say how
-   * many were not. Emptied by every flush the socket takes whole at once.
+   * `endsHead` up to `endsTail`: kept until the socket has passed the message on, so that a close
+   * can say how many were not. Emptied by every flush the socket takes whole at once. The array is
+   * reused by index and never truncated (setting an array's length costs a runtime call).
    */
   private messageEnds: number[] | undefined = undefined;
   private endsHead = 0;
+  private endsTail = 0;
   /** Bytes dropped unwritten from the batch because the socket could no longer take them. */
   private droppedBytes = 0;
   private bytesIn = 0;
@@ -613,7 +617,7 @@ export class Connection<Data = unknown, Remote = unknown> extends TypedEmitter<C
    */
   private afterQueue(): boolean {
     const queued = (this.batch as WriteBatch).bytes;
-    (this.messageEnds ??= []).push(this.bytesOut + queued);
+    (this.messageEnds ??= [])[this.endsTail++] = this.bytesOut + queued;
     const pending = queued + this.socket.writableLength;
     if (pending > this.settings.maxPendingBytes) {
       this.fail(new SlowConsumerError(pending, this.settings.maxPendingBytes));
@@ -654,9 +658,20 @@ export class Connection<Data = unknown, Remote = unknown> extends TypedEmitter<C
       return;
     }
     this.bytesOut += bytes;
-    if (this.needDrain) batch.writeTo(socket, (this.afterWrite ??= () => this.onDrain()));
-    else batch.writeTo(socket);
-    this.forgetWritten();
+    const passedOn = this.needDrain
+      ? batch.writeTo(socket, (this.afterWrite ??= () => this.onDrain()))
+      : batch.writeTo(socket);
+    // Everything sent so far has left: no message is unsent.
+    if (passedOn && this.droppedBytes === 0) this.forgetAllEnds();
+    else this.forgetWritten();
+  }
+
+  private forgetAllEnds(): void {
+    this.endsHead = 0;
+    this.endsTail = 0;
+    // An array grown by a burst is let go rather than kept for good.
+    if (this.messageEnds !== undefined && this.messageEnds.length > MAX_KEPT_ENDS)
+      this.messageEnds = undefined;
   }
 
   /** Forgets where the messages the socket has passed on end. */
@@ -665,18 +680,20 @@ export class Connection<Data = unknown, Remote = unknown> extends TypedEmitter<C
     if (ends === undefined) return;
     const backlog = this.socket.writableLength;
     if (backlog === 0 && this.droppedBytes === 0 && (this.batch?.bytes ?? 0) === 0) {
-      ends.length = 0;
-      this.endsHead = 0;
+      this.forgetAllEnds();
       return;
     }
     const written = this.bytesOut - this.droppedBytes - backlog;
     let head = this.endsHead;
-    while (head < ends.length && (ends[head] as number) <= written) head++;
-    if (head === ends.length) {
-      ends.length = 0;
-      head = 0;
-    } else if (head >= 1024 && head * 2 >= ends.length) {
-      ends.splice(0, head);
+    const tail = this.endsTail;
+    while (head < tail && (ends[head] as number) <= written) head++;
+    if (head === tail) {
+      this.forgetAllEnds();
+      return;
+    }
+    if (head >= 1024 && head * 2 >= tail) {
+      ends.copyWithin(0, head, tail);
+      this.endsTail = tail - head;
       head = 0;
     }
     this.endsHead = head;
@@ -777,13 +794,13 @@ export class Connection<Data = unknown, Remote = unknown> extends TypedEmitter<C
     const ends = this.messageEnds ?? [];
     // The ends ascend: the first one past what was written starts the unsent messages.
     let low = this.endsHead;
-    let high = ends.length;
+    let high = this.endsTail;
     while (low < high) {
       const middle = (low + high) >>> 1;
       if ((ends[middle] as number) <= written) low = middle + 1;
       else high = middle;
     }
-    return { messages: ends.length - low, bytes };
+    return { messages: this.endsTail - low, bytes };
   }
 
   private onClose(): void {
@@ -798,6 +815,8 @@ export class Connection<Data = unknown, Remote = unknown> extends TypedEmitter<C
     const { messages: unsentMessages, bytes: unsentBytes } = this.unsentAtDestroy ?? this.unsent();
     this.batch?.clear();
     this.messageEnds = undefined;
+    this.endsHead = 0;
+    this.endsTail = 0;
     const unsent = unsentBytes > 0 ? { unsentMessages, unsentBytes } : undefined;
     const reason: CloseReason =
       this.failure !== undefined

@@ -8,6 +8,8 @@ const MIN_SLAB_SIZE = 4 * 1024;
 const MAX_SLAB_SIZE = 64 * 1024;
 /** Written-out slabs an arena keeps for reuse (at most 8 MiB, a fan-out burst to 1,000 connections). */
 const MAX_FREE_SLABS = 128;
+/** Part entries a batch keeps room for once written (more: its arrays are dropped). */
+const MAX_KEPT_PARTS = 1024;
 
 /**
  * A buffer regions are carved from, in order. `live` counts the regions opened in it and not yet
@@ -109,8 +111,14 @@ export type HeaderFraming = LengthFraming & {
  */
 export class WriteBatch {
   /** Sealed chunks, in order, and for each the slab its region is in (undefined: by reference). */
-  private readonly parts: Buffer[] = [];
-  private readonly slabs: (Slab | undefined)[] = [];
+  private parts: (Buffer | undefined)[] = [];
+  private slabs: (Slab | undefined)[] = [];
+  /**
+   * Entries of `parts` and `slabs` in use. The arrays are reused by index and never truncated
+   * (setting an array's length costs a runtime call); emptied entries are cleared, so that a
+   * written chunk is not kept alive by the batch.
+   */
+  private count = 0;
   /**
    * The open region: [start, end) of `slab` is written, [end, limit) reserved for more. A region
    * opens with room for what this batch flushed last time (at most COPY_LIMIT), so that when many
@@ -132,8 +140,7 @@ export class WriteBatch {
     const length = chunk.length;
     if (length >= COPY_LIMIT) {
       this.seal();
-      this.parts.push(chunk);
-      this.slabs.push(undefined);
+      this.add(chunk, undefined);
     } else if (length > 0) {
       const buffer = this.reserve(length);
       chunk.copy(buffer, this.end);
@@ -149,8 +156,7 @@ export class WriteBatch {
    */
   share(frame: Buffer): void {
     this.seal();
-    this.parts.push(frame);
-    this.slabs.push(undefined);
+    this.add(frame, undefined);
     this.bytes += frame.length;
   }
 
@@ -173,8 +179,7 @@ export class WriteBatch {
     if (big) {
       this.advance(headerSize);
       this.seal();
-      this.parts.push(payload);
-      this.slabs.push(undefined);
+      this.add(payload, undefined);
     } else {
       payload.copy(buffer, this.end + headerSize);
       this.advance(headerSize + length);
@@ -188,14 +193,33 @@ export class WriteBatch {
    * joined into one buffer first), leaving the batch empty. `done`, when given, is passed to the
    * last write: the sink calls it once everything before it is written. When the sink passed
    * everything on at once, the slab regions are released for reuse; otherwise the sink holds them
-   * and their slabs are left to the garbage collector.
+   * and their slabs are left to the garbage collector. Returns true when the sink passed
+   * everything on at once.
    */
-  writeTo(sink: BatchSink, done?: (err?: Error | null) => void): void {
+  writeTo(sink: BatchSink, done?: (err?: Error | null) => void): boolean {
+    const bytes = this.bytes;
+    this.lastFlush = bytes;
+    const open = this.slab;
+    if (open !== undefined && bytes > 0 && this.count === 0 && this.end - this.start === bytes) {
+      // The common case, one region and nothing sealed before it: written without the part lists.
+      const arena = this.arena;
+      const end = this.end;
+      if (open === arena.current && arena.used === this.limit) arena.used = end;
+      const region = open.buffer.subarray(this.start, end);
+      this.slab = undefined;
+      this.start = 0;
+      this.end = 0;
+      this.limit = 0;
+      this.bytes = 0;
+      sink.write(region, done);
+      const passedOn = sink.writableLength === 0;
+      if (passedOn) arena.release(open);
+      return passedOn;
+    }
     this.seal();
-    this.lastFlush = this.bytes;
     const parts = this.parts;
     const slabs = this.slabs;
-    const last = parts.length - 1;
+    const last = this.count - 1;
     if (last > 0 && this.bytes < COPY_LIMIT) {
       // Regions broken up by other batches' frames (fan-out): copied into one region, since one
       // write costs less than a writev of many small parts; the parts are done with at once.
@@ -208,11 +232,12 @@ export class WriteBatch {
         at += (parts[i] as Buffer).copy(joined, at);
         const from = slabs[i];
         if (from !== undefined) arena.release(from);
+        parts[i] = undefined;
+        slabs[i] = undefined;
       }
-      parts.length = 0;
-      slabs.length = 0;
-      parts.push(joined);
-      slabs.push(slab);
+      parts[0] = joined;
+      slabs[0] = slab;
+      this.count = 1;
       sink.write(joined, done);
     } else if (last === 0) {
       sink.write(parts[0] as Buffer, done);
@@ -222,7 +247,9 @@ export class WriteBatch {
       sink.write(parts[last] as Buffer, done);
       sink.uncork();
     }
-    this.letGo(sink.writableLength === 0);
+    const passedOn = sink.writableLength === 0;
+    this.letGo(passedOn);
+    return passedOn;
   }
 
   /** Drops everything queued. */
@@ -236,11 +263,29 @@ export class WriteBatch {
    * holds stay counted for good, so their slabs are never reused.
    */
   private letGo(released: boolean): void {
+    const parts = this.parts;
     const slabs = this.slabs;
-    if (released) for (const slab of slabs) if (slab !== undefined) this.arena.release(slab);
-    this.parts.length = 0;
-    slabs.length = 0;
+    const count = this.count;
+    for (let i = 0; i < count; i++) {
+      const slab = slabs[i];
+      if (released && slab !== undefined) this.arena.release(slab);
+      parts[i] = undefined;
+      slabs[i] = undefined;
+    }
+    this.count = 0;
+    if (parts.length > MAX_KEPT_PARTS) {
+      // Arrays grown by a burst are let go rather than kept for good.
+      this.parts = [];
+      this.slabs = [];
+    }
     this.bytes = 0;
+  }
+
+  /** Appends a sealed chunk and the slab its region is in (undefined: queued by reference). */
+  private add(part: Buffer, slab: Slab | undefined): void {
+    const at = this.count++;
+    this.parts[at] = part;
+    this.slabs[at] = slab;
   }
 
   /** A buffer with at least `size` free bytes at `this.end`, extending the open region if it can. */
@@ -280,8 +325,7 @@ export class WriteBatch {
     const arena = this.arena;
     if (slab === arena.current && arena.used === this.limit) arena.used = this.end;
     if (this.end > this.start) {
-      this.parts.push(slab.buffer.subarray(this.start, this.end));
-      this.slabs.push(slab);
+      this.add(slab.buffer.subarray(this.start, this.end), slab);
     } else {
       this.arena.release(slab);
     }
