@@ -288,9 +288,16 @@ export abstract class SocketClient extends TypedEmitter<ClientEvents> {
   }
 
   protected dispatchMessage(message: Buffer): void {
-    // eslint-disable-next-line @typescript-eslint/unbound-method -- called on this
-    if (!callGuarded(this, this.onMessage, [message], 'message', this.listenerFaults)) return;
-    emitGuarded(this, 'message', [message], this.listenerFaults);
+    const args = [message];
+    // The hook is skipped when no subclass overrides it (the base one does nothing).
+    if (
+      this.onMessage !== SocketClient.prototype.onMessage &&
+      // eslint-disable-next-line @typescript-eslint/unbound-method -- called on this
+      !callGuarded(this, this.onMessage, args, 'message', this.listenerFaults)
+    ) {
+      return;
+    }
+    emitGuarded(this, 'message', args, this.listenerFaults);
   }
 
   protected dispatchClose(reason: CloseReason): void {
