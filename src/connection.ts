@@ -124,47 +124,68 @@ const NO_ARGS: readonly unknown[] = [];
  * a timer per connection.
  */
 export class Connection<Data = unknown, Remote = unknown> extends TypedEmitter<ConnectionEvents> {
-  /** Unique among the connections of its server. */
-  readonly id: number;
-  /** A slot for the application's own per-connection state. */
-  data: Data | undefined = undefined;
-
+  // Fields the read and write paths use come first, so that they share few cache lines.
   private readonly socket: Socket;
   private readonly settings: ConnectionSettings;
-  private readonly framing: Framing;
+  private readonly handlers: ConnectionHandlers<Data, Remote>;
   /** The framing's in-place header writer, when it has one (the fast path of send()). */
   private readonly headerFraming: HeaderFraming | undefined;
-  private readonly handlers: ConnectionHandlers<Data, Remote>;
-  /** The logger, or the source it is derived from on the first record. */
-  private log: ConnectionLog<Data, Remote>;
-  private readonly connectedAt = Date.now();
+
+  private state: State = OPEN;
   /** Created on the first byte read. */
   private assembler: MessageAssembler | undefined = undefined;
   /** Created on the first send. */
   private batch: WriteBatch | undefined = undefined;
-
-  private state: State = OPEN;
-  private discarding = false;
-  private closeKind: CloseKind | undefined = undefined;
-  private failure: SockframeError | undefined = undefined;
-  private flushQueued = false;
   /** onData is delivering a chunk's messages: it flushes what they send once they all were. */
   private delivering = false;
+  private flushQueued = false;
   /** send() returned false; 'drain' is due once every queued byte has left. */
   private needDrain = false;
+  private discarding = false;
+  /** pause() was called: nothing is read, and assembled messages wait in `held`. */
+  private paused = false;
+  private bytesIn = 0;
+  private bytesOut = 0;
+  private messagesIn = 0;
+  private messagesOut = 0;
+  /** Bytes dropped unwritten from the batch because the socket could no longer take them. */
+  private droppedBytes = 0;
+  /**
+   * Where the one message kept ends while it is the only one (-1: none), so that a connection
+   * sending one message per turn never touches the array below.
+   */
+  private soleEnd = -1;
+  private endsHead = 0;
+  private endsTail = 0;
+  /**
+   * Where each message queued ends, in bytes queued since the connection opened, from
+   * `endsHead` up to `endsTail` (or in `soleEnd`): kept until the socket has passed the message
+   * on, so that a close can say how many were not. Emptied by every flush the socket takes whole
+   * at once. The array is reused by index and never truncated (setting an array's length costs a
+   * runtime call).
+   */
+  private messageEnds: number[] | undefined = undefined;
+  /** Bytes charged to the owner's memory budget: incomplete inbound, and unsent outbound. */
+  private chargedIn = 0;
+  private chargedOut = 0;
   /** Passed to the last write of each flush while a 'drain' is due; made on first need. */
   private afterWrite: (() => void) | undefined = undefined;
+  /** Unique among the connections of its server. */
+  readonly id: number;
+  /** A slot for the application's own per-connection state. */
+  data: Data | undefined = undefined;
+  private readonly framing: Framing;
+  /** The logger, or the source it is derived from on the first record. */
+  private log: ConnectionLog<Data, Remote>;
+  private readonly connectedAt = Date.now();
+  private closeKind: CloseKind | undefined = undefined;
+  private failure: SockframeError | undefined = undefined;
   private messageTimer: NodeJS.Timeout | undefined = undefined;
   /** The close() timeout, cleared when the socket closes. */
   private closeTimer: NodeJS.Timeout | undefined = undefined;
   private messagesAtTimerStart = 0;
   /** Message handlers whose promise is pending: a graceful close keeps writing until they settle. */
   private handlersRunning = 0;
-  /** pause() was called: nothing is read, and assembled messages wait in `held`. */
-  private paused = false;
-  /** Bytes charged to the owner's memory budget: incomplete inbound, and unsent outbound. */
-  private chargedIn = 0;
-  private chargedOut = 0;
   /** Bytes of JSON-RPC requests waiting for a handler slot (holdQueued). */
   private chargedQueued = 0;
   private held: Buffer[] | undefined = undefined;
@@ -172,21 +193,6 @@ export class Connection<Data = unknown, Remote = unknown> extends TypedEmitter<C
   private rpc: RpcPeer | undefined = undefined;
   /** What was unsent at the moment the socket was destroyed (the socket forgets it); until then none. */
   private unsentAtDestroy: UnsentCount | undefined = undefined;
-  /**
-   * Where each message queued ends, in bytes queued since the connection opened, from
-   * `endsHead` up to `endsTail`: kept until the socket has passed the message on, so that a close
-   * can say how many were not. Emptied by every flush the socket takes whole at once. The array is
-   * reused by index and never truncated (setting an array's length costs a runtime call).
-   */
-  private messageEnds: number[] | undefined = undefined;
-  private endsHead = 0;
-  private endsTail = 0;
-  /** Bytes dropped unwritten from the batch because the socket could no longer take them. */
-  private droppedBytes = 0;
-  private bytesIn = 0;
-  private bytesOut = 0;
-  private messagesIn = 0;
-  private messagesOut = 0;
   /**
    * The traffic signature the idle sweep saw last, and how many sweeps since then saw none (-1
    * until the first sweep, which may come at once). Both are small integers: this state is
@@ -617,7 +623,13 @@ export class Connection<Data = unknown, Remote = unknown> extends TypedEmitter<C
    */
   private afterQueue(): boolean {
     const queued = (this.batch as WriteBatch).bytes;
-    (this.messageEnds ??= [])[this.endsTail++] = this.bytesOut + queued;
+    const end = this.bytesOut + queued;
+    if (this.soleEnd < 0 && this.endsTail === 0) {
+      this.soleEnd = end;
+    } else {
+      this.spillSoleEnd();
+      (this.messageEnds ??= [])[this.endsTail++] = end;
+    }
     const pending = queued + this.socket.writableLength;
     if (pending > this.settings.maxPendingBytes) {
       this.fail(new SlowConsumerError(pending, this.settings.maxPendingBytes));
@@ -667,6 +679,7 @@ export class Connection<Data = unknown, Remote = unknown> extends TypedEmitter<C
   }
 
   private forgetAllEnds(): void {
+    this.soleEnd = -1;
     this.endsHead = 0;
     this.endsTail = 0;
     // An array grown by a burst is let go rather than kept for good.
@@ -674,8 +687,16 @@ export class Connection<Data = unknown, Remote = unknown> extends TypedEmitter<C
       this.messageEnds = undefined;
   }
 
+  /** Moves the sole kept end into the array (which is then empty), before the array is read. */
+  private spillSoleEnd(): void {
+    if (this.soleEnd < 0) return;
+    (this.messageEnds ??= [])[this.endsTail++] = this.soleEnd;
+    this.soleEnd = -1;
+  }
+
   /** Forgets where the messages the socket has passed on end. */
   private forgetWritten(): void {
+    this.spillSoleEnd();
     const ends = this.messageEnds;
     if (ends === undefined) return;
     const backlog = this.socket.writableLength;
@@ -791,6 +812,7 @@ export class Connection<Data = unknown, Remote = unknown> extends TypedEmitter<C
     const bytes = (this.batch?.bytes ?? 0) + backlog + this.droppedBytes;
     if (bytes === 0) return NOTHING_UNSENT;
     const written = this.bytesOut - this.droppedBytes - backlog;
+    this.spillSoleEnd();
     const ends = this.messageEnds ?? [];
     // The ends ascend: the first one past what was written starts the unsent messages.
     let low = this.endsHead;
@@ -815,6 +837,7 @@ export class Connection<Data = unknown, Remote = unknown> extends TypedEmitter<C
     const { messages: unsentMessages, bytes: unsentBytes } = this.unsentAtDestroy ?? this.unsent();
     this.batch?.clear();
     this.messageEnds = undefined;
+    this.soleEnd = -1;
     this.endsHead = 0;
     this.endsTail = 0;
     const unsent = unsentBytes > 0 ? { unsentMessages, unsentBytes } : undefined;

@@ -60,6 +60,11 @@ type Step = { queue: number } | { written: number };
 
 const plans: [string, Step[]][] = [
   ['nothing let go', [{ queue: 2000 }, { written: 0 }]],
+  ['one message at a time, none let go', [{ queue: 1 }, { written: 0 }]],
+  [
+    'one message at a time, let go in turn',
+    [{ queue: 1 }, { written: 1 }, { queue: 1 }, { queue: 1 }, { written: 2 }],
+  ],
   ['closed right after a compaction', [{ queue: 3000 }, { written: 2600 }]],
   [
     'more queued and let go after compactions',
