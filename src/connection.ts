@@ -130,6 +130,13 @@ export class Connection<Data = unknown, Remote = unknown> extends TypedEmitter<C
   private readonly handlers: ConnectionHandlers<Data, Remote>;
   /** The framing's in-place header writer, when it has one (the fast path of send()). */
   private readonly headerFraming: HeaderFraming | undefined;
+  /**
+   * Settings the read and write paths check, copied here: a client's settings object is its own,
+   * and reading it would touch one more cache line per message.
+   */
+  private readonly maxPendingBytes: number;
+  private readonly budgeted: boolean;
+  private readonly timesMessages: boolean;
 
   private state: State = OPEN;
   /** Created on the first byte read. */
@@ -224,6 +231,9 @@ export class Connection<Data = unknown, Remote = unknown> extends TypedEmitter<C
     this.log = log;
     this.framing = resolveFraming(settings.framing);
     this.headerFraming = hasHeaderWriter(this.framing) ? this.framing : undefined;
+    this.maxPendingBytes = settings.maxPendingBytes;
+    this.budgeted = settings.budget !== undefined;
+    this.timesMessages = settings.messageTimeout > 0;
 
     (socket as OwnedSocket)[OWNER] = this as unknown as Connection<unknown>;
     /* eslint-disable @typescript-eslint/unbound-method -- these are called on the socket, by design */
@@ -538,14 +548,10 @@ export class Connection<Data = unknown, Remote = unknown> extends TypedEmitter<C
       // from the tick queue: a request/response peer then costs no extra turn per reply.
       if (this.flushQueued) this.flush();
     }
-    if (
-      this.settings.budget !== undefined &&
-      assembler.bufferedBytes !== this.chargedIn &&
-      !this.discarding
-    ) {
+    if (this.budgeted && assembler.bufferedBytes !== this.chargedIn && !this.discarding) {
       this.charge(assembler.bufferedBytes, this.chargedOut);
     }
-    if (this.settings.messageTimeout > 0 && this.state !== CLOSED && !this.paused) {
+    if (this.timesMessages && this.state !== CLOSED && !this.paused) {
       this.trackMessageTimeout(assembler);
     }
   }
@@ -631,8 +637,8 @@ export class Connection<Data = unknown, Remote = unknown> extends TypedEmitter<C
       (this.messageEnds ??= [])[this.endsTail++] = end;
     }
     const pending = queued + this.socket.writableLength;
-    if (pending > this.settings.maxPendingBytes) {
-      this.fail(new SlowConsumerError(pending, this.settings.maxPendingBytes));
+    if (pending > this.maxPendingBytes) {
+      this.fail(new SlowConsumerError(pending, this.maxPendingBytes));
       return false;
     }
     if (pending >= WRITE_HIGH_WATER_MARK) {
